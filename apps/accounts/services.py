@@ -1,0 +1,153 @@
+"""Writes about people: MFA devices, backup codes, signed-in sessions."""
+
+from __future__ import annotations
+
+import base64
+import io
+from importlib import import_module
+
+import qrcode
+import qrcode.image.svg
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django_otp import devices_for_user
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.accounts.models import User, UserSession
+from apps.audit.services import audit_record
+from apps.core import clock
+from apps.core.errors import Conflict, RateLimited, ValidationFailed
+
+BACKUP_CODE_COUNT = 10
+
+
+def totp_pending_device(*, user: User) -> TOTPDevice:
+    """The unconfirmed authenticator being enrolled (made once, reused until confirmed)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False, name="authenticator").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+    return device
+
+
+def totp_qr_svg(device: TOTPDevice) -> str:
+    """The otpauth:// URL as an inline SVG QR code (data URI), so no image leaves the server."""
+    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def totp_secret_b32(device: TOTPDevice) -> str:
+    return base64.b32encode(device.bin_key).decode().rstrip("=")
+
+
+def _check_attempts(user: User) -> None:
+    key = f"plaza:mfa-attempts:{user.pk}"
+    cache.add(key, 0, timeout=300)
+    try:
+        attempts = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=300)
+        attempts = 1
+    if attempts > settings.PLAZA_MFA_MAX_ATTEMPTS:
+        raise RateLimited("Too many codes tried. Wait five minutes and try again.", retry_after=300, code="mfa_locked")
+
+
+def mfa_enroll_confirm(*, user: User, code: str) -> list[str]:
+    """Confirm the pending authenticator with a first code; returns fresh backup codes."""
+    _check_attempts(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=False, name="authenticator").first()
+    if device is None:
+        raise Conflict("Start enrolment first.", code="no_pending_device")
+    if not device.verify_token((code or "").strip().replace(" ", "")):
+        raise ValidationFailed("That code is not right. Check your device's clock and try the current code.", param="code",
+                               code="invalid_code")
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = _replace_backup_codes(user)
+        audit_record(action="mfa.enrolled", target=user, changes={"method": "totp"})
+    cache.delete(f"plaza:mfa-attempts:{user.pk}")
+    return codes
+
+
+def _replace_backup_codes(user: User) -> list[str]:
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="backup", defaults={"confirmed": True})
+    device.token_set.all().delete()
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    return codes
+
+
+def mfa_backup_codes_regenerate(*, user: User) -> list[str]:
+    if not user.has_mfa():
+        raise Conflict("Enrol an authenticator first.", code="mfa_not_enrolled")
+    with transaction.atomic():
+        codes = _replace_backup_codes(user)
+        audit_record(action="mfa.backup_codes_regenerated", target=user)
+    return codes
+
+
+def mfa_verify(*, user: User, code: str):
+    """The device that accepts ``code`` (TOTP or single-use backup code), or raise."""
+    _check_attempts(user)
+    code = (code or "").strip().replace(" ", "").replace("-", "")
+    if code:
+        for device in devices_for_user(user, confirmed=True):
+            if device.verify_token(code):
+                cache.delete(f"plaza:mfa-attempts:{user.pk}")
+                if isinstance(device, StaticDevice):
+                    audit_record(action="mfa.backup_code_used", target=user,
+                                 changes={"codes_left": device.token_set.count()})
+                return device
+    audit_record(action="mfa.verify_failed", target=user)
+    raise ValidationFailed("That code is not right.", param="code", code="invalid_code")
+
+
+def mfa_disable(*, user: User) -> None:
+    with transaction.atomic():
+        for device in devices_for_user(user, confirmed=None):
+            device.delete()
+        audit_record(action="mfa.disabled", target=user)
+
+
+def backup_codes_left(user: User) -> int:
+    return StaticToken.objects.filter(device__user=user, device__name="backup").count()
+
+
+# --- sessions --------------------------------------------------------------------------------------
+def _session_store(session_key: str):
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+
+
+def user_session_start(*, user: User, session_key: str, ip: str, user_agent: str) -> UserSession:
+    return UserSession.objects.update_or_create(
+        session_key=session_key,
+        defaults={"user": user, "ip": ip or None, "user_agent": user_agent[:400], "created_at": clock.now(),
+                  "last_seen_at": clock.now(), "ended_at": None},
+    )[0]
+
+
+def user_session_end(*, session: UserSession, reason: str = "revoked") -> None:
+    """End a session at once: its row is closed and its data deleted from the session store."""
+    if session.ended_at:
+        return
+    with transaction.atomic():
+        session.ended_at = clock.now()
+        session.save(update_fields=["ended_at"])
+        _session_store(session.session_key).delete()
+        if reason != "logout":
+            audit_record(action="session.revoked", target=session.user, target_label=session.user.email,
+                         changes={"session": session.pk, "reason": reason})
+
+
+def user_sessions_end_others(*, user: User, keep_session_key: str | None) -> int:
+    sessions = UserSession.objects.filter(user=user, ended_at__isnull=True).exclude(session_key=keep_session_key or "")
+    count = 0
+    for session in sessions.select_related("user"):
+        user_session_end(session=session)
+        count += 1
+    return count

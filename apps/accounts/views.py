@@ -1,0 +1,106 @@
+"""Portal pages about the signed-in person: second factor, backup codes, sessions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+
+from apps.accounts import services
+from apps.accounts.models import UserSession
+from apps.core.errors import Conflict, RateLimited, ValidationFailed
+
+
+@login_required
+def mfa_settings(request):
+    user = request.user
+    enrolled = user.has_mfa()
+    ctx = {"enrolled": enrolled, "codes_left": services.backup_codes_left(user) if enrolled else 0}
+    if not enrolled:
+        device = services.totp_pending_device(user=user)
+        ctx.update(qr=services.totp_qr_svg(device), secret=services.totp_secret_b32(device))
+    return render(request, "accounts/mfa.html", ctx)
+
+
+@require_POST
+@login_required
+def mfa_enroll(request):
+    try:
+        codes = services.mfa_enroll_confirm(user=request.user, code=request.POST.get("code", ""))
+    except (ValidationFailed, Conflict, RateLimited) as exc:
+        device = services.totp_pending_device(user=request.user)
+        return render(request, "accounts/mfa.html", {
+            "enrolled": False, "error": exc.message, "qr": services.totp_qr_svg(device),
+            "secret": services.totp_secret_b32(device)}, status=429 if isinstance(exc, RateLimited) else 400)
+    # The enrolling session counts as verified; other sessions signed in before now must sign in again.
+    otp_login(request, request.user.totpdevice_set.filter(confirmed=True).first())
+    request.session["plaza_mfa"] = True
+    services.user_sessions_end_others(user=request.user, keep_session_key=request.session.session_key)
+    return render(request, "accounts/backup_codes.html", {"codes": codes, "first_time": True})
+
+
+@require_POST
+@login_required
+def mfa_backup_codes(request):
+    try:
+        codes = services.mfa_backup_codes_regenerate(user=request.user)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+        return redirect("mfa_settings")
+    return render(request, "accounts/backup_codes.html", {"codes": codes})
+
+
+@require_POST
+@login_required
+def mfa_disable(request):
+    try:
+        services.mfa_verify(user=request.user, code=request.POST.get("code", ""))
+    except (ValidationFailed, RateLimited) as exc:
+        messages.error(request, f"Two-factor authentication stays on: {exc.message}")
+        return redirect("mfa_settings")
+    services.mfa_disable(user=request.user)
+    request.session["plaza_mfa"] = False
+    messages.success(request, "Two-factor authentication is off.")
+    return redirect("mfa_settings")
+
+
+@login_required
+def mfa_verify(request):
+    """The second step of signing in: an authenticator code or one backup code."""
+    next_url = request.POST.get("next") or request.GET.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        next_url = "/"
+    if request.user.is_verified() or not request.session.get("plaza_mfa"):
+        return redirect(next_url)
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            device = services.mfa_verify(user=request.user, code=request.POST.get("code", ""))
+        except (ValidationFailed, RateLimited) as exc:
+            error, status = exc.message, 429 if isinstance(exc, RateLimited) else 400
+        else:
+            otp_login(request, device)
+            return redirect(next_url)
+    return render(request, "accounts/mfa_verify.html", {"error": error, "next": next_url}, status=status)
+
+
+@login_required
+def sessions(request):
+    if request.method == "POST":
+        if request.POST.get("op") == "end_others":
+            count = services.user_sessions_end_others(user=request.user, keep_session_key=request.session.session_key)
+            messages.success(request, f"Signed out {count} other session(s).")
+        else:
+            session = UserSession.objects.select_related("user").filter(
+                user=request.user, pk=request.POST.get("session", ""), ended_at__isnull=True).first()
+            if session is None:
+                messages.error(request, "That session has already ended.")
+            else:
+                services.user_session_end(session=session)
+                messages.success(request, "Session signed out.")
+        return redirect("sessions")
+    rows = UserSession.objects.filter(user=request.user, ended_at__isnull=True)[:100]
+    return render(request, "accounts/sessions.html", {"rows": rows, "current_key": request.session.session_key})

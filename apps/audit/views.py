@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.shortcuts import render
+from django.utils.dateparse import parse_datetime
+
+from apps.audit.selectors import audit_events_for_org
+from apps.core.api import decode_cursor, encode_cursor, InvalidCursor
+from apps.orgs.portal import org_context, org_page
+
+PAGE_SIZE = 50
+
+
+def _parse_when(value: str) -> dt.datetime | None:
+    parsed = parse_datetime(value) if value else None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+@org_page("audit.view")
+def org_audit(request, org, principal):
+    """The audit log with filters; htmx requests get only the table (the ``rows`` partial)."""
+    filters = {key: request.GET.get(key, "").strip()[:254] for key in ("action", "actor", "target", "since", "until")}
+    qs = audit_events_for_org(org.pk, action=filters["action"], actor=filters["actor"], target=filters["target"],
+                              since=_parse_when(filters["since"]), until=_parse_when(filters["until"]))
+    before = request.GET.get("before", "")
+    try:
+        if before:
+            qs = qs.filter(pk__lt=decode_cursor(before))
+    except InvalidCursor:
+        pass
+    events = list(qs.order_by("-pk")[: PAGE_SIZE + 1])
+    next_before = encode_cursor(events[PAGE_SIZE - 1].pk) if len(events) > PAGE_SIZE else ""
+    ctx = org_context(request, org, principal, events=events[:PAGE_SIZE], filters=filters, next_before=next_before)
+    template = "audit/log.html#rows" if request.htmx else "audit/log.html"
+    return render(request, template, ctx)

@@ -1,0 +1,36 @@
+"""Helpers for reading a request: client IP behind a known number of proxies, request ids."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+
+from django.conf import settings
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def accept_request_id(raw: str | None) -> str:
+    """Echo a well-formed incoming id; anything else gets a fresh one."""
+    if raw and _REQUEST_ID_RE.match(raw):
+        return raw
+    return new_request_id()
+
+
+def client_ip(request) -> str:
+    """The caller's address, trusting exactly PLAZA_TRUSTED_PROXY_HOPS X-Forwarded-For entries."""
+    remote = request.META.get("REMOTE_ADDR", "") or ""
+    hops = settings.PLAZA_TRUSTED_PROXY_HOPS
+    if hops > 0:
+        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+        if len(forwarded) >= hops:
+            remote = forwarded[-hops]
+    try:
+        return str(ipaddress.ip_address(remote))
+    except ValueError:
+        return ""

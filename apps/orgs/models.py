@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.core import clock
+from apps.core.ids import PrefixedIdField
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    DEVELOPER = "developer", "Developer"
+    BILLING = "billing", "Billing"
+    MEMBER = "member", "Member"
+
+
+class Organization(models.Model):
+    """A tenant. The same organisation may publish extensions and install them."""
+
+    id = PrefixedIdField(prefix="org")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=60, unique=True)
+    created_at = models.DateTimeField(default=clock.now)
+    # Security policy (see policy.authorize).
+    require_mfa = models.BooleanField(default=False)
+    max_session_age_minutes = models.PositiveIntegerField(null=True, blank=True)
+    ip_allowlist = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Workspace(models.Model):
+    id = PrefixedIdField(prefix="wsp")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="workspaces")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=60)
+    description = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["org", "slug"], name="workspace_slug_unique_in_org")]
+        permissions = [("manage_workspace", "Manage this workspace even without an admin role")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    id = PrefixedIdField(prefix="mem")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["org", "user"], name="one_membership_per_user_and_org")]
+
+
+class Invitation(models.Model):
+    id = PrefixedIdField(prefix="inv")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="one_open_invitation_per_email",
+            )
+        ]
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= clock.now():
+            return "expired"
+        return "pending"
+
+
+class Domain(models.Model):
+    """A DNS name an organisation proves it controls with a TXT record."""
+
+    id = PrefixedIdField(prefix="dom")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="domains")
+    name = models.CharField(max_length=253)
+    verification_token = models.CharField(max_length=64)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "name"], name="domain_once_per_org"),
+            models.UniqueConstraint(fields=["name"], condition=Q(verified_at__isnull=False), name="domain_verified_once"),
+        ]
+
+    @property
+    def status(self) -> str:
+        return "verified" if self.verified_at else "pending"
+
+    @property
+    def txt_record_name(self) -> str:
+        return f"_plaza-challenge.{self.name}"
+
+    @property
+    def txt_record_value(self) -> str:
+        return f"plaza-verification={self.verification_token}"
+
+
+class ServiceAccount(models.Model):
+    """A non-human member of an organisation that calls the API with tokens."""
+
+    id = PrefixedIdField(prefix="sa")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="service_accounts")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.DEVELOPER)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=clock.now)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ApiToken(models.Model):
+    """A bearer credential of a service account. Only the SHA-256 of the secret is stored."""
+
+    id = PrefixedIdField(prefix="tok")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens")
+    service_account = models.ForeignKey(ServiceAccount, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)
+    last_four = models.CharField(max_length=4)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def is_usable(self, at: dt.datetime | None = None) -> bool:
+        at = at or clock.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at and self.expires_at <= clock.now():
+            return "expired"
+        return "active"

@@ -1,0 +1,177 @@
+"""The policy engine: every view and API operation asks ``authorize(principal, action, resource)``.
+
+A decision combines, in order:
+1. **Tenancy** — the principal must belong to the resource's organisation; otherwise the
+   resource does not exist for them (:class:`NotFound`, never 403).
+2. **Attribute conditions (ABAC)** — the organisation's security policy: IP allowlist, MFA
+   required for people, maximum session age.
+3. **Token scopes** — a bearer token may only do what its scopes name.
+4. **Roles (RBAC)** — the member's (or service account's) role must grant the action; where it
+   does not, a django-guardian object permission on the workspace may (see ``OBJECT_GRANTS``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass, field
+
+from apps.core import clock
+from apps.core.errors import NotFound, PermissionDenied, Unauthenticated
+from apps.orgs.models import Membership, Organization, Role, ServiceAccount, Workspace
+
+# action -> (token scope it needs, roles that may do it)
+_ALL = frozenset(Role.values)
+_ADMINS = frozenset({Role.OWNER, Role.ADMIN})
+_BUILDERS = frozenset({Role.OWNER, Role.ADMIN, Role.DEVELOPER})
+ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "org.view": ("org:read", _ALL),
+    "org.update": ("org:write", _ADMINS),
+    "org.policy.update": ("org:write", frozenset({Role.OWNER})),
+    "workspace.view": ("org:read", _ALL),
+    "workspace.create": ("org:write", _BUILDERS),
+    "workspace.update": ("org:write", _ADMINS),
+    "workspace.delete": ("org:write", _ADMINS),
+    "member.view": ("members:read", _ALL),
+    "member.update": ("members:write", _ADMINS),
+    "member.remove": ("members:write", _ADMINS),
+    "invitation.view": ("members:read", _ADMINS),
+    "invitation.create": ("members:write", _ADMINS),
+    "invitation.revoke": ("members:write", _ADMINS),
+    "domain.view": ("domains:read", _BUILDERS),
+    "domain.create": ("domains:write", _ADMINS),
+    "domain.verify": ("domains:write", _ADMINS),
+    "domain.delete": ("domains:write", _ADMINS),
+    "service_account.view": ("tokens:read", _BUILDERS),
+    "service_account.create": ("tokens:write", _ADMINS),
+    "service_account.update": ("tokens:write", _ADMINS),
+    "token.view": ("tokens:read", _BUILDERS),
+    "token.create": ("tokens:write", _BUILDERS),
+    "token.revoke": ("tokens:write", _BUILDERS),
+    "audit.view": ("audit:read", _ADMINS),
+}
+
+SCOPES: dict[str, str] = {
+    "org:read": "Read the organisation, its settings and workspaces",
+    "org:write": "Change the organisation's settings and workspaces",
+    "members:read": "List members and invitations",
+    "members:write": "Invite, change and remove members",
+    "domains:read": "List domains and their verification state",
+    "domains:write": "Add, verify and remove domains",
+    "tokens:read": "List service accounts and tokens",
+    "tokens:write": "Create service accounts, issue and revoke tokens",
+    "audit:read": "Read and export the audit log",
+}
+
+# Object permissions that grant an action on one workspace to someone whose role does not.
+OBJECT_GRANTS: dict[str, str] = {"workspace.update": "orgs.manage_workspace"}
+
+
+@dataclass
+class Principal:
+    """Who is asking: a signed-in person, or a service account holding a token."""
+
+    kind: str  # "user" | "service_account"
+    user: object | None = None
+    service_account: ServiceAccount | None = None
+    token: object | None = None
+    scopes: frozenset[str] | None = None  # None: not restricted by scopes (a browser session)
+    ip: str = ""
+    mfa_verified: bool = False
+    session_started_at: dt.datetime | None = None
+    _roles: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.user.pk if self.kind == "user" else self.service_account.pk
+
+    @property
+    def label(self) -> str:
+        return self.user.email if self.kind == "user" else f"service account {self.service_account.name}"
+
+    def role_in(self, org: Organization) -> str | None:
+        if org.pk not in self._roles:
+            if self.kind == "service_account":
+                sa = self.service_account
+                self._roles[org.pk] = sa.role if sa.org_id == org.pk and sa.disabled_at is None else None
+            else:
+                self._roles[org.pk] = (
+                    Membership.objects.filter(org=org, user=self.user).values_list("role", flat=True).first()
+                )
+        return self._roles[org.pk]
+
+    def remember_role(self, org_id: str, role: str | None) -> None:
+        self._roles[org_id] = role
+
+
+def _org_of(resource) -> Organization:
+    if isinstance(resource, Organization):
+        return resource
+    return resource.org
+
+
+def ip_allowed(ip: str, allowlist: list[str]) -> bool:
+    if not allowlist:
+        return True
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in allowlist)
+
+
+def check(principal: Principal, action: str, resource) -> str | None:
+    """The reason ``principal`` may not do ``action`` on ``resource``, or None when allowed.
+
+    Raises NotFound when the resource is outside the principal's organisations."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    org = _org_of(resource)
+    role = principal.role_in(org)
+    if role is None:
+        raise NotFound()
+    if not ip_allowed(principal.ip, org.ip_allowlist):
+        return "ip_not_allowed"
+    if principal.kind == "user":
+        if org.require_mfa and not principal.mfa_verified:
+            return "mfa_required"
+        if org.max_session_age_minutes and principal.session_started_at:
+            age = clock.now() - principal.session_started_at
+            if age > dt.timedelta(minutes=org.max_session_age_minutes):
+                return "session_too_old"
+    scope, roles = ACTIONS[action]
+    if principal.scopes is not None and scope not in principal.scopes:
+        return "missing_scope"
+    if role in roles:
+        return None
+    permission = OBJECT_GRANTS.get(action)
+    if permission and principal.kind == "user" and isinstance(resource, Workspace):
+        if principal.user.has_perm(permission, resource):
+            return None
+    return "role"
+
+
+_MESSAGES = {
+    "ip_not_allowed": "Your organisation's IP allowlist does not include this address.",
+    "mfa_required": "This organisation requires two-factor authentication. Enrol a device to continue.",
+    "missing_scope": "This token lacks the scope '{scope}' that '{action}' needs.",
+    "role": "Your role does not allow '{action}'.",
+}
+
+
+def authorize(principal: Principal, action: str, resource) -> None:
+    """Allow, or raise NotFound (other tenant), Unauthenticated (session too old) or PermissionDenied."""
+    reason = check(principal, action, resource)
+    if reason is None:
+        return
+    if reason == "session_too_old":
+        raise Unauthenticated("Your session is older than this organisation allows. Sign in again.", code="session_expired")
+    message = _MESSAGES[reason].format(scope=ACTIONS[action][0], action=action)
+    raise PermissionDenied(message, code=reason)
+
+
+def can(principal: Principal, action: str, resource) -> bool:
+    try:
+        return check(principal, action, resource) is None
+    except NotFound:
+        return False

@@ -1,0 +1,48 @@
+"""Plumbing shared by portal views: resolve the principal and organisation through the policy
+engine, and turn domain exceptions into pages."""
+
+from __future__ import annotations
+
+import functools
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
+
+from apps.core.errors import NotFound, PermissionDenied, Unauthenticated
+from apps.orgs.policy import ACTIONS, can
+from apps.orgs.selectors import get_org_for_principal, principal_from_request
+
+
+def org_page(action: str):
+    """Decorate a view ``(request, org, principal, ...)`` taking ``org_id`` from the URL: the
+    organisation is resolved and ``action`` authorised before the view runs."""
+
+    def decorator(view):
+        @login_required
+        @functools.wraps(view)
+        def wrapper(request, org_id: str, *args, **kwargs):
+            principal = principal_from_request(request)
+            try:
+                org = get_org_for_principal(principal, org_id, action)
+                request.current_org = org
+                return view(request, org, principal, *args, **kwargs)
+            except NotFound as exc:
+                return render(request, "errors/404.html", {"message": exc.message}, status=404)
+            except PermissionDenied as exc:
+                return render(request, "errors/403.html", {"message": exc.message, "code": exc.code}, status=403)
+            except Unauthenticated:
+                return redirect_to_login(request.get_full_path())
+
+        return wrapper
+
+    return decorator
+
+
+def allowed_actions(principal, org) -> dict[str, bool]:
+    """{"member_update": True, …} for templates; the role is cached, so this costs no queries."""
+    return {name.replace(".", "_"): can(principal, name, org) for name in ACTIONS}
+
+
+def org_context(request, org, principal, **extra) -> dict:
+    return {"current_org": org, "can": allowed_actions(principal, org), "principal": principal, **extra}

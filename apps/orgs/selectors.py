@@ -1,0 +1,95 @@
+"""Tenant-scoped reads. Every organisation-owned row is fetched through these functions, which
+check membership and authorise the action; nothing else looks such rows up by id."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TypeVar
+
+from django.db.models import Model, QuerySet
+
+from apps.core import context
+from apps.core.errors import NotFound
+from apps.core.http import client_ip
+from apps.core.ids import is_valid_id
+from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Organization, ServiceAccount, Workspace
+from apps.orgs.policy import Principal, authorize
+
+
+def principal_from_request(request) -> Principal | None:
+    """The principal of an API token (set by the bearer auth) or of the signed-in user."""
+    principal = getattr(request, "principal", None)
+    if principal is not None:
+        return principal
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    started = request.session.get("plaza_login_at")
+    principal = Principal(
+        kind="user",
+        user=user,
+        ip=client_ip(request),
+        mfa_verified=bool(getattr(user, "is_verified", lambda: False)()),
+        session_started_at=dt.datetime.fromtimestamp(started, dt.UTC) if started else None,
+    )
+    request.principal = principal
+    context.update(actor_type="user", actor_id=user.pk, actor_label=user.email)
+    return principal
+
+
+def orgs_for_principal(principal: Principal) -> QuerySet[Organization]:
+    if principal.kind == "service_account":
+        return Organization.objects.filter(pk=principal.service_account.org_id)
+    return Organization.objects.filter(memberships__user=principal.user)
+
+
+def get_org_for_principal(principal: Principal, org_id: str, action: str) -> Organization:
+    if not is_valid_id(org_id, "org"):
+        raise NotFound("No such organisation.")
+    if principal.kind == "service_account":
+        if org_id != principal.service_account.org_id:
+            raise NotFound("No such organisation.")
+        org = principal.service_account.org
+    else:
+        membership = Membership.objects.select_related("org").filter(org_id=org_id, user=principal.user).first()
+        if membership is None:
+            raise NotFound("No such organisation.")
+        org = membership.org
+        principal.remember_role(org.pk, membership.role)
+    authorize(principal, action, org)
+    return org
+
+
+M = TypeVar("M", bound=Model)
+
+_PREFIX = {Workspace: "wsp", Membership: "mem", Invitation: "inv", Domain: "dom", ServiceAccount: "sa", ApiToken: "tok"}
+
+
+def get_object_for_principal(principal: Principal, model: type[M], org: Organization, object_id: str,
+                             action: str, queryset: QuerySet | None = None) -> M:
+    """One row of ``model`` inside ``org`` (already resolved by get_org_for_principal)."""
+    if not is_valid_id(object_id, _PREFIX[model]):
+        raise NotFound(f"No such {model._meta.verbose_name}.")
+    qs = queryset if queryset is not None else model.objects.all()
+    obj = qs.filter(org=org, pk=object_id).first()
+    if obj is None:
+        raise NotFound(f"No such {model._meta.verbose_name}.")
+    obj.org = org
+    authorize(principal, action, obj)
+    return obj
+
+
+def members_of(org: Organization) -> QuerySet[Membership]:
+    return Membership.objects.filter(org=org).select_related("user")
+
+
+def invitations_of(org: Organization) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(org=org).select_related("invited_by")
+
+
+def tokens_of(org: Organization) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(org=org).select_related("service_account")
+
+
+def memberships_for_user(user) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("org").order_by("org__name")

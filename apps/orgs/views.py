@@ -1,0 +1,266 @@
+"""Portal pages for organisations. Thin: parse the form, call one service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import Conflict, NotFound, PermissionDenied, PlazaError, ValidationFailed
+from apps.orgs import services
+from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Role, ServiceAccount, Workspace
+from apps.orgs.policy import SCOPES, authorize
+from apps.orgs.portal import org_context, org_page
+from apps.orgs.selectors import (
+    get_object_for_principal,
+    invitations_of,
+    members_of,
+    memberships_for_user,
+    tokens_of,
+)
+
+
+def _form_error(exc: PlazaError) -> dict:
+    return {"field": exc.param or "__all__", "message": exc.message}
+
+
+def home(request):
+    if not request.user.is_authenticated:
+        return render(request, "orgs/landing.html")
+    first = memberships_for_user(request.user).first()
+    if first is None:
+        return redirect("org_create")
+    return redirect("org_overview", org_id=first.org_id)
+
+
+@login_required
+def org_switch(request):
+    org_id = request.GET.get("org", "")
+    if memberships_for_user(request.user).filter(org_id=org_id).exists():
+        return redirect("org_overview", org_id=org_id)
+    return redirect("home")
+
+
+@login_required
+def org_create(request):
+    error, values = None, {}
+    if request.method == "POST":
+        values = {"name": request.POST.get("name", ""), "slug": request.POST.get("slug", "")}
+        try:
+            org = services.org_create(user=request.user, name=values["name"], slug=values["slug"] or None)
+        except (ValidationFailed, Conflict) as exc:
+            error = _form_error(exc)
+        else:
+            messages.success(request, f"Created {org.name}. You are its owner.")
+            return redirect("org_overview", org_id=org.pk)
+    return render(request, "orgs/create.html", {"error": error, "values": values}, status=400 if error else 200)
+
+
+@org_page("org.view")
+def org_overview(request, org, principal):
+    error = None
+    if request.method == "POST":
+        op = request.POST.get("op")
+        try:
+            if op == "rename":
+                org = services.org_update(org=get_org(principal, org, "org.update"), name=request.POST.get("name", ""))
+                messages.success(request, "Saved.")
+            elif op == "workspace_create":
+                get_org(principal, org, "workspace.create")
+                ws = services.workspace_create(org=org, name=request.POST.get("ws_name", ""),
+                                               description=request.POST.get("ws_description", ""))
+                messages.success(request, f"Workspace {ws.name} created.")
+            elif op == "workspace_delete":
+                ws = get_object_for_principal(principal, Workspace, org, request.POST.get("workspace", ""), "workspace.delete")
+                services.workspace_delete(workspace=ws)
+                messages.success(request, f"Workspace {ws.name} deleted.")
+            else:
+                raise ValidationFailed("Unknown action.")
+            return redirect("org_overview", org_id=org.pk)
+        except (ValidationFailed, Conflict, NotFound) as exc:
+            error = _form_error(exc)
+    workspaces = Workspace.objects.filter(org=org)
+    return render(request, "orgs/overview.html", org_context(request, org, principal, workspaces=workspaces, error=error),
+                  status=400 if error else 200)
+
+
+def get_org(principal, org, action: str):
+    """Re-check a stronger action on an organisation already resolved for viewing."""
+    authorize(principal, action, org)
+    return org
+
+
+@org_page("member.view")
+def org_members(request, org, principal):
+    error, invited = None, None
+    if request.method == "POST":
+        try:
+            get_org(principal, org, "invitation.create")
+            invitation, _ = services.invitation_create(principal=principal, org=org, email=request.POST.get("email", ""),
+                                                       role=request.POST.get("role", Role.MEMBER))
+            messages.success(request, f"Invitation sent to {invitation.email}.")
+            return redirect("org_members", org_id=org.pk)
+        except (ValidationFailed, Conflict) as exc:
+            error = _form_error(exc)
+            invited = request.POST.get("email", "")
+    ctx = org_context(request, org, principal, members=members_of(org), roles=Role.choices, error=error, invited=invited)
+    ctx["invitations"] = invitations_of(org).filter(accepted_at__isnull=True, revoked_at__isnull=True) if ctx["can"]["invitation_view"] else []
+    return render(request, "orgs/members.html", ctx, status=400 if error else 200)
+
+
+def _mutation(request, org, redirect_to: str, fn, success: str):
+    try:
+        fn()
+        messages.success(request, success)
+    except (ValidationFailed, Conflict, PermissionDenied) as exc:
+        messages.error(request, exc.message)
+    return redirect(redirect_to, org_id=org.pk)
+
+
+@require_POST
+@org_page("member.view")
+def member_update(request, org, principal, member_id: str):
+    membership = get_object_for_principal(principal, Membership, org, member_id, "member.update", members_of(org))
+    return _mutation(request, org, "org_members", lambda: services.member_update(
+        principal=principal, membership=membership, role=request.POST.get("role", "")),
+        f"{membership.user.email} is now {request.POST.get('role', '')}.")
+
+
+@require_POST
+@org_page("member.view")
+def member_remove(request, org, principal, member_id: str):
+    membership = get_object_for_principal(principal, Membership, org, member_id, "member.remove", members_of(org))
+    return _mutation(request, org, "org_members", lambda: services.member_remove(principal=principal, membership=membership),
+                     f"{membership.user.email} was removed.")
+
+
+@require_POST
+@org_page("invitation.view")
+def invitation_revoke(request, org, principal, invitation_id: str):
+    invitation = get_object_for_principal(principal, Invitation, org, invitation_id, "invitation.revoke")
+    return _mutation(request, org, "org_members", lambda: services.invitation_revoke(invitation=invitation),
+                     f"Invitation to {invitation.email} revoked.")
+
+
+@login_required
+def invitation_accept(request, token: str):
+    try:
+        invitation = services.invitation_by_token(token)
+    except NotFound as exc:
+        return render(request, "errors/404.html", {"message": exc.message}, status=404)
+    error = None
+    if request.method == "POST":
+        try:
+            membership = services.invitation_accept(user=request.user, raw_token=token)
+        except (Conflict, PermissionDenied) as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"Welcome to {membership.org.name}.")
+            return redirect("org_overview", org_id=membership.org_id)
+    return render(request, "orgs/invitation.html", {"invitation": invitation, "error": error}, status=400 if error else 200)
+
+
+@org_page("domain.view")
+def org_domains(request, org, principal):
+    error = None
+    if request.method == "POST":
+        try:
+            get_org(principal, org, "domain.create")
+            domain = services.domain_add(org=org, name=request.POST.get("name", ""))
+            messages.success(request, f"Added {domain.name}. Publish the TXT record below, then verify.")
+            return redirect("org_domains", org_id=org.pk)
+        except (ValidationFailed, Conflict) as exc:
+            error = _form_error(exc)
+    ctx = org_context(request, org, principal, domains=Domain.objects.filter(org=org), error=error)
+    return render(request, "orgs/domains.html", ctx, status=400 if error else 200)
+
+
+@require_POST
+@org_page("domain.view")
+def domain_verify(request, org, principal, domain_id: str):
+    domain = get_object_for_principal(principal, Domain, org, domain_id, "domain.verify")
+    domain = services.domain_verify(domain=domain)
+    if domain.verified_at:
+        messages.success(request, f"{domain.name} is verified.")
+    else:
+        messages.error(request, f"{domain.name} is not verified yet: {domain.last_check_error}")
+    return redirect("org_domains", org_id=org.pk)
+
+
+@require_POST
+@org_page("domain.view")
+def domain_remove(request, org, principal, domain_id: str):
+    domain = get_object_for_principal(principal, Domain, org, domain_id, "domain.delete")
+    return _mutation(request, org, "org_domains", lambda: services.domain_remove(domain=domain), f"Removed {domain.name}.")
+
+
+@org_page("token.view")
+def org_tokens(request, org, principal):
+    error, created = None, None
+    if request.method == "POST":
+        op = request.POST.get("op")
+        try:
+            if op == "service_account_create":
+                get_org(principal, org, "service_account.create")
+                sa = services.service_account_create(principal=principal, org=org, name=request.POST.get("name", ""),
+                                                     description=request.POST.get("description", ""),
+                                                     role=request.POST.get("role", Role.DEVELOPER))
+                messages.success(request, f"Service account {sa.name} created. Issue it a token below.")
+                return redirect("org_tokens", org_id=org.pk)
+            if op == "token_create":
+                sa = get_object_for_principal(principal, ServiceAccount, org, request.POST.get("service_account", ""),
+                                              "token.create")
+                token, raw = services.token_create(
+                    principal=principal, service_account=sa, name=request.POST.get("token_name", ""),
+                    scopes=request.POST.getlist("scopes"),
+                    expires_in_days=_parse_days(request.POST.get("expires_in_days", "90")))
+                created = {"token": token, "secret": raw}
+            elif op == "service_account_disable":
+                sa = get_object_for_principal(principal, ServiceAccount, org, request.POST.get("service_account", ""),
+                                              "service_account.update")
+                services.service_account_disable(service_account=sa)
+                messages.success(request, f"{sa.name} disabled; its tokens are revoked.")
+                return redirect("org_tokens", org_id=org.pk)
+            elif op == "token_revoke":
+                token = get_object_for_principal(principal, ApiToken, org, request.POST.get("token", ""), "token.revoke")
+                services.token_revoke(token=token)
+                messages.success(request, f"Token {token.name} revoked.")
+                return redirect("org_tokens", org_id=org.pk)
+            else:
+                raise ValidationFailed("Unknown action.")
+        except (ValidationFailed, Conflict, NotFound) as exc:
+            error = _form_error(exc)
+    ctx = org_context(request, org, principal, service_accounts=ServiceAccount.objects.filter(org=org),
+                      tokens=tokens_of(org).order_by("-id"), scopes=SCOPES, roles=Role.choices, error=error,
+                      created=created)
+    return render(request, "orgs/tokens.html", ctx, status=400 if error else 200)
+
+
+def _parse_days(value: str) -> int | None:
+    if value == "never":
+        return None
+    if value.isdigit():
+        return int(value)
+    raise ValidationFailed("Choose an expiry.", param="expires_in_days")
+
+
+@org_page("org.view")
+def org_security(request, org, principal):
+    error = None
+    if request.method == "POST":
+        try:
+            get_org(principal, org, "org.policy.update")
+            age = request.POST.get("max_session_age_minutes", "").strip()
+            if age and not age.isdigit():
+                raise ValidationFailed("Enter a whole number of minutes.", param="max_session_age_minutes")
+            allowlist = [line.strip() for line in request.POST.get("ip_allowlist", "").splitlines() if line.strip()]
+            services.org_policy_update(principal=principal, org=org, require_mfa=request.POST.get("require_mfa") == "on",
+                                       max_session_age_minutes=int(age) if age else None, ip_allowlist=allowlist)
+            messages.success(request, "Security policy saved.")
+            return redirect("org_security", org_id=org.pk)
+        except ValidationFailed as exc:
+            error = _form_error(exc)
+    ctx = org_context(request, org, principal, error=error, client_ip=principal.ip)
+    return render(request, "orgs/security.html", ctx, status=400 if error else 200)
+

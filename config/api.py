@@ -1,0 +1,24 @@
+"""The one NinjaAPI, mounted at /api/v1/. Each app contributes a Router."""
+
+from ninja import NinjaAPI
+
+from apps.accounts.api import router as me_router
+from apps.audit.api import router as audit_router
+from apps.core.api import install_exception_handlers
+from apps.orgs.api import router as orgs_router
+from apps.orgs.auth import PlazaAuth
+
+api = NinjaAPI(
+    title="Plaza API",
+    version="1.0.0",
+    description="The Plaza REST API. Authenticate with `Authorization: Bearer plz_…`. Errors use one envelope "
+    "and lists use cursor pagination: see docs/api.md.",
+    auth=PlazaAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+install_exception_handlers(api)
+api.add_router("", me_router)
+api.add_router("", orgs_router)
+api.add_router("", audit_router)

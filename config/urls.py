@@ -1,0 +1,17 @@
+from django.urls import include, path
+
+from apps.core.views import healthz, readyz
+from config.api import api
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("api/v1/", api.urls),
+    path("accounts/", include("apps.accounts.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("", include("apps.audit.urls")),
+    path("", include("apps.orgs.urls")),
+]
+
+handler404 = "apps.core.handlers.not_found"
+handler500 = "apps.core.handlers.server_error"
