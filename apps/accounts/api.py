@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from apps.accounts.models import UserSession
 from apps.accounts.services import user_session_end
-from apps.core.api import LIMIT_QUERY, CURSOR_QUERY, Page, paginate
+from apps.core.api import CURSOR_QUERY, LIMIT_QUERY, Page, paginate
 from apps.core.errors import NotFound, PermissionDenied
 from apps.core.ids import is_valid_id
 
@@ -48,13 +48,25 @@ def me(request: HttpRequest):
     p = request.auth
     if p.kind == "service_account":
         sa = p.service_account
-        return {"kind": "service_account", "id": sa.pk, "name": sa.name, "org_id": sa.org_id,
-                "scopes": sorted(p.scopes or ()), "token_id": p.token.pk,
-                "memberships": [{"org_id": sa.org_id, "org_name": sa.org.name, "role": sa.role}]}
+        return {
+            "kind": "service_account",
+            "id": sa.pk,
+            "name": sa.name,
+            "org_id": sa.org_id,
+            "scopes": sorted(p.scopes or ()),
+            "token_id": p.token.pk,
+            "memberships": [{"org_id": sa.org_id, "org_name": sa.org.name, "role": sa.role}],
+        }
     user = p.user
     memberships = user.memberships.select_related("org").order_by("org__name")
-    return {"kind": "user", "id": user.pk, "email": user.email, "name": user.name, "mfa_enabled": user.has_mfa(),
-            "memberships": [{"org_id": m.org_id, "org_name": m.org.name, "role": m.role} for m in memberships]}
+    return {
+        "kind": "user",
+        "id": user.pk,
+        "email": user.email,
+        "name": user.name,
+        "mfa_enabled": user.has_mfa(),
+        "memberships": [{"org_id": m.org_id, "org_name": m.org.name, "role": m.role} for m in memberships],
+    }
 
 
 def _user_only(request: HttpRequest):
@@ -67,7 +79,9 @@ def _user_only(request: HttpRequest):
 def list_sessions(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY):
     user = _user_only(request)
     current = request.session.session_key
-    rows, next_cursor = paginate(UserSession.objects.filter(user=user, ended_at__isnull=True), limit=limit, cursor=cursor)
+    rows, next_cursor = paginate(
+        UserSession.objects.filter(user=user, ended_at__isnull=True), limit=limit, cursor=cursor
+    )
     for row in rows:
         row.current = row.session_key == current
     return {"data": rows, "next_cursor": next_cursor}
@@ -78,8 +92,10 @@ def end_session(request: HttpRequest, session_id: str):
     user = _user_only(request)
     session = None
     if is_valid_id(session_id, "ses"):
-        session = UserSession.objects.select_related("user").filter(user=user, pk=session_id, ended_at__isnull=True).first()
+        session = (
+            UserSession.objects.select_related("user").filter(user=user, pk=session_id, ended_at__isnull=True).first()
+        )
     if session is None:
         raise NotFound("No such session.")
     user_session_end(session=session)
-    return 204, None
+    return Status(204, None)

@@ -51,9 +51,15 @@ class MFARequiredMiddleware:
         ):
             if request.path.startswith("/api/"):
                 return JsonResponse(
-                    {"error": {"type": "authentication_error", "code": "mfa_required",
-                               "message": "Enter your second-factor code in the portal to finish signing in.",
-                               "param": None, "request_id": getattr(request, "request_id", "")}},
+                    {
+                        "error": {
+                            "type": "authentication_error",
+                            "code": "mfa_required",
+                            "message": "Enter your second-factor code in the portal to finish signing in.",
+                            "param": None,
+                            "request_id": getattr(request, "request_id", ""),
+                        }
+                    },
                     status=401,
                 )
             return redirect(f"{reverse('mfa_verify')}?next={request.get_full_path()}")

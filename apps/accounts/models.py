@@ -81,3 +81,6 @@ class UserSession(models.Model):
     class Meta:
         ordering = ["-last_seen_at"]
         indexes = [models.Index(fields=["user", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.user_id}"

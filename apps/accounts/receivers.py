@@ -1,9 +1,9 @@
 import time
 
+from allauth.account.signals import email_confirmed, user_signed_up
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from allauth.account.signals import email_confirmed, user_signed_up
 from apps.accounts.models import UserSession
 from apps.accounts.services import user_session_end, user_session_start
 from apps.audit.services import audit_record
@@ -20,8 +20,12 @@ def on_login(sender, request, user, **kwargs):
     request.session["plaza_login_at"] = time.time()
     # Read by MFARequiredMiddleware on every request, so the device lookup happens once.
     request.session["plaza_mfa"] = user.has_mfa()
-    session = user_session_start(user=user, session_key=request.session.session_key, ip=client_ip(request),
-                                 user_agent=request.META.get("HTTP_USER_AGENT", ""))
+    session = user_session_start(
+        user=user,
+        session_key=request.session.session_key,
+        ip=client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )
     request.session["plaza_session_id"] = session.pk
     context.update(actor_type="user", actor_id=user.pk, actor_label=user.email)
     audit_record(action="user.logged_in", target=user, changes={"session": session.pk})

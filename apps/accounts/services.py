@@ -62,8 +62,11 @@ def mfa_enroll_confirm(*, user: User, code: str) -> list[str]:
     if device is None:
         raise Conflict("Start enrolment first.", code="no_pending_device")
     if not device.verify_token((code or "").strip().replace(" ", "")):
-        raise ValidationFailed("That code is not right. Check your device's clock and try the current code.", param="code",
-                               code="invalid_code")
+        raise ValidationFailed(
+            "That code is not right. Check your device's clock and try the current code.",
+            param="code",
+            code="invalid_code",
+        )
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=True).delete()
         device.confirmed = True
@@ -100,8 +103,9 @@ def mfa_verify(*, user: User, code: str):
             if device.verify_token(code):
                 cache.delete(f"plaza:mfa-attempts:{user.pk}")
                 if isinstance(device, StaticDevice):
-                    audit_record(action="mfa.backup_code_used", target=user,
-                                 changes={"codes_left": device.token_set.count()})
+                    audit_record(
+                        action="mfa.backup_code_used", target=user, changes={"codes_left": device.token_set.count()}
+                    )
                 return device
     audit_record(action="mfa.verify_failed", target=user)
     raise ValidationFailed("That code is not right.", param="code", code="invalid_code")
@@ -126,8 +130,14 @@ def _session_store(session_key: str):
 def user_session_start(*, user: User, session_key: str, ip: str, user_agent: str) -> UserSession:
     return UserSession.objects.update_or_create(
         session_key=session_key,
-        defaults={"user": user, "ip": ip or None, "user_agent": user_agent[:400], "created_at": clock.now(),
-                  "last_seen_at": clock.now(), "ended_at": None},
+        defaults={
+            "user": user,
+            "ip": ip or None,
+            "user_agent": user_agent[:400],
+            "created_at": clock.now(),
+            "last_seen_at": clock.now(),
+            "ended_at": None,
+        },
     )[0]
 
 
@@ -140,8 +150,12 @@ def user_session_end(*, session: UserSession, reason: str = "revoked") -> None:
         session.save(update_fields=["ended_at"])
         _session_store(session.session_key).delete()
         if reason != "logout":
-            audit_record(action="session.revoked", target=session.user, target_label=session.user.email,
-                         changes={"session": session.pk, "reason": reason})
+            audit_record(
+                action="session.revoked",
+                target=session.user,
+                target_label=session.user.email,
+                changes={"session": session.pk, "reason": reason},
+            )
 
 
 def user_sessions_end_others(*, user: User, keep_session_key: str | None) -> int:

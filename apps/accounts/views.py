@@ -32,9 +32,17 @@ def mfa_enroll(request):
         codes = services.mfa_enroll_confirm(user=request.user, code=request.POST.get("code", ""))
     except (ValidationFailed, Conflict, RateLimited) as exc:
         device = services.totp_pending_device(user=request.user)
-        return render(request, "accounts/mfa.html", {
-            "enrolled": False, "error": exc.message, "qr": services.totp_qr_svg(device),
-            "secret": services.totp_secret_b32(device)}, status=429 if isinstance(exc, RateLimited) else 400)
+        return render(
+            request,
+            "accounts/mfa.html",
+            {
+                "enrolled": False,
+                "error": exc.message,
+                "qr": services.totp_qr_svg(device),
+                "secret": services.totp_secret_b32(device),
+            },
+            status=429 if isinstance(exc, RateLimited) else 400,
+        )
     # The enrolling session counts as verified; other sessions signed in before now must sign in again.
     otp_login(request, request.user.totpdevice_set.filter(confirmed=True).first())
     request.session["plaza_mfa"] = True
@@ -71,7 +79,9 @@ def mfa_disable(request):
 def mfa_verify(request):
     """The second step of signing in: an authenticator code or one backup code."""
     next_url = request.POST.get("next") or request.GET.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = "/"
     if request.user.is_verified() or not request.session.get("plaza_mfa"):
         return redirect(next_url)
@@ -94,8 +104,11 @@ def sessions(request):
             count = services.user_sessions_end_others(user=request.user, keep_session_key=request.session.session_key)
             messages.success(request, f"Signed out {count} other session(s).")
         else:
-            session = UserSession.objects.select_related("user").filter(
-                user=request.user, pk=request.POST.get("session", ""), ended_at__isnull=True).first()
+            session = (
+                UserSession.objects.select_related("user")
+                .filter(user=request.user, pk=request.POST.get("session", ""), ended_at__isnull=True)
+                .first()
+            )
             if session is None:
                 messages.error(request, "That session has already ended.")
             else:

@@ -51,16 +51,25 @@ class AuditFilters(Schema):
 
 
 @router.get("/orgs/{org_id}/audit-events", response=AuditPage, summary="List audit entries, newest first")
-def list_audit_events(request: HttpRequest, org_id: str, filters: Query[AuditFilters],
-                      limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY):
+def list_audit_events(
+    request: HttpRequest,
+    org_id: str,
+    filters: Query[AuditFilters],
+    limit: int = LIMIT_QUERY,
+    cursor: str | None = CURSOR_QUERY,
+):
     org = get_org_for_principal(request.auth, org_id, "audit.view")
     qs = audit_events_for_org(org.pk, **filters.dict())
     rows, next_cursor = paginate(qs, limit=limit, cursor=cursor)
     return {"data": [audit_event_as_dict(e) for e in rows], "next_cursor": next_cursor}
 
 
-@router.get("/orgs/{org_id}/audit-events/export", summary="Export audit entries as JSON lines (oldest first)",
-            response={200: None}, openapi_extra={"responses": {200: {"content": {"application/x-ndjson": {}}}}})
+@router.get(
+    "/orgs/{org_id}/audit-events/export",
+    summary="Export audit entries as JSON lines (oldest first)",
+    response={200: None},
+    openapi_extra={"responses": {200: {"content": {"application/x-ndjson": {}}}}},
+)
 def export_audit_events(request: HttpRequest, org_id: str, filters: Query[AuditFilters]):
     org = get_org_for_principal(request.auth, org_id, "audit.view")
     qs = audit_events_for_org(org.pk, **filters.dict()).order_by("seq")

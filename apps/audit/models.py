@@ -51,6 +51,9 @@ class AuditEvent(models.Model):
         constraints = [models.UniqueConstraint(fields=["org_id", "seq"], name="audit_seq_unique_per_chain")]
         indexes = [models.Index(fields=["org_id", "-id"])]
 
+    def __str__(self) -> str:
+        return f"{self.org_id or 'platform'}#{self.seq} {self.action}"
+
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise AppendOnlyError("audit entries cannot be updated")
@@ -66,8 +69,20 @@ class AuditEvent(models.Model):
 GENESIS_HASH = "0" * 64
 
 _HASHED_FIELDS = (
-    "org_id", "seq", "actor_type", "actor_id", "actor_label", "action", "target_type", "target_id",
-    "target_label", "changes", "ip", "user_agent", "request_id", "prev_hash",
+    "org_id",
+    "seq",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "changes",
+    "ip",
+    "user_agent",
+    "request_id",
+    "prev_hash",
 )
 
 
@@ -85,3 +100,6 @@ class AuditChainHead(models.Model):
     org_id = models.CharField(max_length=32, primary_key=True, blank=True)
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"{self.org_id or 'platform'} head at {self.seq}"

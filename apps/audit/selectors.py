@@ -8,7 +8,12 @@ from apps.audit.models import AuditEvent
 
 
 def audit_events_for_org(
-    org_id: str, *, action: str = "", actor: str = "", target: str = "", since: dt.datetime | None = None,
+    org_id: str,
+    *,
+    action: str = "",
+    actor: str = "",
+    target: str = "",
+    since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> QuerySet[AuditEvent]:
     """One organisation's entries, filtered. ``action`` matches a prefix (``member.`` or an exact action);
@@ -19,7 +24,11 @@ def audit_events_for_org(
     if actor:
         qs = qs.filter(actor_id=actor) if "_" in actor and "@" not in actor else qs.filter(actor_label__icontains=actor)
     if target:
-        qs = qs.filter(target_id=target) if "_" in target and "@" not in target else qs.filter(target_label__icontains=target)
+        qs = (
+            qs.filter(target_id=target)
+            if "_" in target and "@" not in target
+            else qs.filter(target_label__icontains=target)
+        )
     if since:
         qs = qs.filter(created_at__gte=since)
     if until:

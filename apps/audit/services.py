@@ -56,7 +56,9 @@ def audit_record(
 
 def diff(before: dict, after: dict) -> dict:
     """A before/after summary holding only the fields that changed."""
-    return {key: {"before": before.get(key), "after": after.get(key)} for key in after if before.get(key) != after.get(key)}
+    return {
+        key: {"before": before.get(key), "after": after.get(key)} for key in after if before.get(key) != after.get(key)
+    }
 
 
 @dataclass
@@ -91,7 +93,9 @@ def audit_verify(*, org_id: str | None = None, batch_size: int = 2000) -> Verify
         for event in events.iterator(chunk_size=batch_size):
             report.entries += 1
             if event.seq != expected_seq:
-                report.problems.append(ChainProblem(chain, event.seq, f"entries {expected_seq}..{event.seq - 1} are missing"))
+                report.problems.append(
+                    ChainProblem(chain, event.seq, f"entries {expected_seq}..{event.seq - 1} are missing")
+                )
             elif event.prev_hash != prev:
                 report.problems.append(ChainProblem(chain, event.seq, "link to the previous entry is broken"))
             if entry_hash(event) != event.hash:
@@ -102,6 +106,10 @@ def audit_verify(*, org_id: str | None = None, batch_size: int = 2000) -> Verify
             report.problems.append(ChainProblem(chain, None, "chain head is missing"))
         elif head.seq != expected_seq - 1 or head.hash != prev:
             report.problems.append(
-                ChainProblem(chain, head.seq, f"chain ends at entry {expected_seq - 1} but its head says {head.seq}: newest entries deleted")
+                ChainProblem(
+                    chain,
+                    head.seq,
+                    f"chain ends at entry {expected_seq - 1} but its head says {head.seq}: newest entries deleted",
+                )
             )
     return report

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 
 from apps.audit.selectors import audit_events_for_org
-from apps.core.api import decode_cursor, encode_cursor, InvalidCursor
+from apps.core.api import InvalidCursor, decode_cursor, encode_cursor
 from apps.orgs.portal import org_context, org_page
 
 PAGE_SIZE = 50
@@ -23,8 +23,14 @@ def _parse_when(value: str) -> dt.datetime | None:
 def org_audit(request, org, principal):
     """The audit log with filters; htmx requests get only the table (the ``rows`` partial)."""
     filters = {key: request.GET.get(key, "").strip()[:254] for key in ("action", "actor", "target", "since", "until")}
-    qs = audit_events_for_org(org.pk, action=filters["action"], actor=filters["actor"], target=filters["target"],
-                              since=_parse_when(filters["since"]), until=_parse_when(filters["until"]))
+    qs = audit_events_for_org(
+        org.pk,
+        action=filters["action"],
+        actor=filters["actor"],
+        target=filters["target"],
+        since=_parse_when(filters["since"]),
+        until=_parse_when(filters["until"]),
+    )
     before = request.GET.get("before", "")
     try:
         if before:

@@ -7,7 +7,7 @@ import binascii
 import logging
 from typing import Generic, TypeVar
 
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from ninja import Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -30,8 +30,16 @@ _STATUS_TYPES = {
 }
 
 
-def error_body(request: HttpRequest, *, status: int, message: str, type: str | None = None, code: str | None = None,
-               param: str | None = None, **extra) -> dict:
+def error_body(
+    request: HttpRequest,
+    *,
+    status: int,
+    message: str,
+    type: str | None = None,
+    code: str | None = None,
+    param: str | None = None,
+    **extra,
+) -> dict:
     default_type, default_code = _STATUS_TYPES.get(status, ("api_error", "internal_error"))
     body = {
         "type": type or default_type,
@@ -44,7 +52,9 @@ def error_body(request: HttpRequest, *, status: int, message: str, type: str | N
     return {"error": body}
 
 
-def error_response(request: HttpRequest, *, status: int, message: str, headers: dict | None = None, **kw) -> JsonResponse:
+def error_response(
+    request: HttpRequest, *, status: int, message: str, headers: dict | None = None, **kw
+) -> JsonResponse:
     response = JsonResponse(error_body(request, status=status, message=message, **kw), status=status)
     for key, value in (headers or {}).items():
         response[key] = value
@@ -77,8 +87,15 @@ def install_exception_handlers(api) -> None:
     @api.exception_handler(PlazaError)
     def plaza_error(request, exc: PlazaError):
         headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
-        return error_response(request, status=exc.status, type=exc.type, code=exc.code, message=exc.message,
-                              param=exc.param, headers=headers)
+        return error_response(
+            request,
+            status=exc.status,
+            type=exc.type,
+            code=exc.code,
+            message=exc.message,
+            param=exc.param,
+            headers=headers,
+        )
 
     @api.exception_handler(ValidationError)
     def validation_error(request, exc: ValidationError):
@@ -87,13 +104,18 @@ def install_exception_handlers(api) -> None:
             details.append({"param": _loc_to_param(err.get("loc", ())), "message": str(err.get("msg", "invalid"))})
         first = details[0] if details else {"param": None, "message": "Invalid request."}
         message = "; ".join(f"{d['param'] or 'body'}: {d['message']}" for d in details)[:1000] or "Invalid request."
-        return error_response(request, status=400, code="validation_error", message=message, param=first["param"],
-                              details=details)
+        return error_response(
+            request, status=400, code="validation_error", message=message, param=first["param"], details=details
+        )
 
     @api.exception_handler(AuthenticationError)
     def auth_error(request, exc):
-        return error_response(request, status=401, message="Send a valid API token as 'Authorization: Bearer plz_…' "
-                               "or sign in.", headers={"WWW-Authenticate": 'Bearer realm="plaza"'})
+        return error_response(
+            request,
+            status=401,
+            message="Send a valid API token as 'Authorization: Bearer plz_…' or sign in.",
+            headers={"WWW-Authenticate": 'Bearer realm="plaza"'},
+        )
 
     @api.exception_handler(HttpError)
     def http_error(request, exc: HttpError):
@@ -106,8 +128,11 @@ def install_exception_handlers(api) -> None:
     @api.exception_handler(Exception)
     def unexpected(request, exc):
         log.exception("unhandled API error", extra={"request_id": getattr(request, "request_id", "")})
-        return error_response(request, status=500, message="Something went wrong on our side. Quote the request id "
-                              "if you contact support.")
+        return error_response(
+            request,
+            status=500,
+            message="Something went wrong on our side. Quote the request id if you contact support.",
+        )
 
 
 class ApiErrorEnvelopeMiddleware:
@@ -125,8 +150,11 @@ class ApiErrorEnvelopeMiddleware:
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             status = response.status_code
-            message = {404: "No such endpoint.", 405: f"Method {request.method} is not allowed here.",
-                       403: "CSRF check failed: send the X-CSRFToken header with session requests."}.get(status, "Request failed.")
+            message = {
+                404: "No such endpoint.",
+                405: f"Method {request.method} is not allowed here.",
+                403: "CSRF check failed: send the X-CSRFToken header with session requests.",
+            }.get(status, "Request failed.")
             new = error_response(request, status=status, message=message)
             if response.has_header("Allow"):
                 new["Allow"] = response["Allow"]

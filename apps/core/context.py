@@ -20,7 +20,10 @@ class RequestContext:
     actor_label: str = "system"
 
 
-_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("plaza_request_context", default=RequestContext())
+_EMPTY = RequestContext()  # frozen, so sharing it as the default is safe
+_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
+    "plaza_request_context", default=_EMPTY  # noqa: B039
+)
 
 
 def current() -> RequestContext:

@@ -60,11 +60,26 @@ class EmbeddedExecutor:
         self._periodic_next: dict[str, dt.datetime] = {}
 
     # -- scheduling ---------------------------------------------------------------------------
-    def submit(self, task_name: str, args=(), kwargs=None, *, due: dt.datetime | None = None,
-               task_id: str | None = None, retries: int = 0) -> ScheduledCall:
+    def submit(
+        self,
+        task_name: str,
+        args=(),
+        kwargs=None,
+        *,
+        due: dt.datetime | None = None,
+        task_id: str | None = None,
+        retries: int = 0,
+    ) -> ScheduledCall:
         now = clock.now()
-        call = ScheduledCall(due or now, next(self._seq), task_name, tuple(args or ()), dict(kwargs or {}),
-                             task_id or str(uuid.uuid4()), retries)
+        call = ScheduledCall(
+            due or now,
+            next(self._seq),
+            task_name,
+            tuple(args or ()),
+            dict(kwargs or {}),
+            task_id or str(uuid.uuid4()),
+            retries,
+        )
         if self.manual and call.due <= now:
             self._run(call)
             return call
@@ -135,8 +150,13 @@ class EmbeddedExecutor:
         try:
             result = task.apply(call.args, call.kwargs, task_id=call.task_id, retries=call.retries, throw=False)
             if result.state == "FAILURE":
-                log.error("task %s[%s] failed: %r", call.task_name, call.task_id, result.result,
-                          extra={"traceback": result.traceback})
+                log.error(
+                    "task %s[%s] failed: %r",
+                    call.task_name,
+                    call.task_id,
+                    result.result,
+                    extra={"traceback": result.traceback},
+                )
         finally:
             _inside_embedded_run.reset(token)
 
@@ -147,25 +167,47 @@ executor = EmbeddedExecutor(manual=settings.IS_TEST)
 class PlazaTask(Task):
     """Base class of every Plaza task: embedded scheduling when no broker is configured."""
 
-    def apply_async(self, args=None, kwargs=None, task_id=None, producer=None, link=None, link_error=None,
-                    shadow=None, **options):
+    def apply_async(
+        self, args=None, kwargs=None, task_id=None, producer=None, link=None, link_error=None, shadow=None, **options
+    ):
         if not settings.PLAZA_TASKS_EMBEDDED:
-            return super().apply_async(args, kwargs, task_id=task_id, producer=producer, link=link,
-                                       link_error=link_error, shadow=shadow, **options)
-        call = executor.submit(self.name, args, kwargs, due=_due_from(options.get("eta") or options.get("countdown")),
-                               task_id=task_id, retries=options.get("retries", 0))
+            return super().apply_async(
+                args,
+                kwargs,
+                task_id=task_id,
+                producer=producer,
+                link=link,
+                link_error=link_error,
+                shadow=shadow,
+                **options,
+            )
+        call = executor.submit(
+            self.name,
+            args,
+            kwargs,
+            due=_due_from(options.get("eta") or options.get("countdown")),
+            task_id=task_id,
+            retries=options.get("retries", 0),
+        )
         return EagerResult(call.task_id, None, "PENDING", name=self.name)
 
-    def retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, max_retries=None,
-              **options):
+    def retry(
+        self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, max_retries=None, **options
+    ):
         if not (settings.PLAZA_TASKS_EMBEDDED and _inside_embedded_run.get()):
             return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
         # Let Celery compute the next call (max_retries, default delay), then schedule it
         # ourselves instead of letting apply() re-run it at once.
         planned = super().retry(args, kwargs, exc, False, eta, countdown, max_retries, **options)
         sig = planned.sig
-        executor.submit(self.name, sig.args, sig.kwargs, due=_due_from(planned.when), task_id=self.request.id,
-                        retries=sig.options.get("retries", self.request.retries + 1))
+        executor.submit(
+            self.name,
+            sig.args,
+            sig.kwargs,
+            due=_due_from(planned.when),
+            task_id=self.request.id,
+            retries=sig.options.get("retries", self.request.retries + 1),
+        )
         raise Retry(exc=exc, when=planned.when, is_eager=True, sig=None)
 
 

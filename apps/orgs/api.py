@@ -6,7 +6,7 @@ Every operation resolves its organisation with ``get_org_for_principal`` and its
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from apps.core.api import CURSOR_QUERY, LIMIT_QUERY, Page, paginate
 from apps.core.errors import PermissionDenied
@@ -56,7 +56,7 @@ def list_orgs(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | None
 def create_org(request: HttpRequest, payload: OrgCreateIn):
     if request.auth.kind != "user":
         raise PermissionDenied("Service accounts cannot create organisations.", code="users_only")
-    return 201, services.org_create(user=request.auth.user, name=payload.name, slug=payload.slug)
+    return Status(201, services.org_create(user=request.auth.user, name=payload.name, slug=payload.slug))
 
 
 @router.get("/orgs/{org_id}", response=OrgOut, summary="Get an organisation")
@@ -78,9 +78,13 @@ def get_policy(request: HttpRequest, org_id: str):
 @router.put("/orgs/{org_id}/policy", response=PolicyOut, summary="Replace the security policy")
 def put_policy(request: HttpRequest, org_id: str, payload: PolicyIn):
     org = get_org_for_principal(request.auth, org_id, "org.policy.update")
-    return services.org_policy_update(principal=request.auth, org=org, require_mfa=payload.require_mfa,
-                                      max_session_age_minutes=payload.max_session_age_minutes,
-                                      ip_allowlist=payload.ip_allowlist)
+    return services.org_policy_update(
+        principal=request.auth,
+        org=org,
+        require_mfa=payload.require_mfa,
+        max_session_age_minutes=payload.max_session_age_minutes,
+        ip_allowlist=payload.ip_allowlist,
+    )
 
 
 # --- workspaces ----------------------------------------------------------------------------------
@@ -94,7 +98,9 @@ def list_workspaces(request: HttpRequest, org_id: str, limit: int = LIMIT_QUERY,
 @router.post("/orgs/{org_id}/workspaces", response={201: WorkspaceOut}, summary="Create a workspace")
 def create_workspace(request: HttpRequest, org_id: str, payload: WorkspaceCreateIn):
     org = get_org_for_principal(request.auth, org_id, "workspace.create")
-    return 201, services.workspace_create(org=org, name=payload.name, slug=payload.slug, description=payload.description)
+    return Status(
+        201, services.workspace_create(org=org, name=payload.name, slug=payload.slug, description=payload.description)
+    )
 
 
 @router.get("/orgs/{org_id}/workspaces/{workspace_id}", response=WorkspaceOut, summary="Get a workspace")
@@ -115,7 +121,7 @@ def delete_workspace(request: HttpRequest, org_id: str, workspace_id: str):
     org = get_org_for_principal(request.auth, org_id, "workspace.view")
     ws = get_object_for_principal(request.auth, Workspace, org, workspace_id, "workspace.delete")
     services.workspace_delete(workspace=ws)
-    return 204, None
+    return Status(204, None)
 
 
 # --- members -------------------------------------------------------------------------------------
@@ -144,7 +150,7 @@ def remove_member(request: HttpRequest, org_id: str, member_id: str):
     org = get_org_for_principal(request.auth, org_id, "member.view")
     membership = get_object_for_principal(request.auth, Membership, org, member_id, "member.remove", members_of(org))
     services.member_remove(principal=request.auth, membership=membership)
-    return 204, None
+    return Status(204, None)
 
 
 # --- invitations ---------------------------------------------------------------------------------
@@ -159,7 +165,7 @@ def list_invitations(request: HttpRequest, org_id: str, limit: int = LIMIT_QUERY
 def create_invitation(request: HttpRequest, org_id: str, payload: InvitationCreateIn):
     org = get_org_for_principal(request.auth, org_id, "invitation.create")
     invitation, _ = services.invitation_create(principal=request.auth, org=org, email=payload.email, role=payload.role)
-    return 201, invitation
+    return Status(201, invitation)
 
 
 @router.delete("/orgs/{org_id}/invitations/{invitation_id}", response=InvitationOut, summary="Revoke an invitation")
@@ -180,7 +186,7 @@ def list_domains(request: HttpRequest, org_id: str, limit: int = LIMIT_QUERY, cu
 @router.post("/orgs/{org_id}/domains", response={201: DomainOut}, summary="Add a domain to verify")
 def create_domain(request: HttpRequest, org_id: str, payload: DomainCreateIn):
     org = get_org_for_principal(request.auth, org_id, "domain.create")
-    return 201, services.domain_add(org=org, name=payload.name)
+    return Status(201, services.domain_add(org=org, name=payload.name))
 
 
 @router.get("/orgs/{org_id}/domains/{domain_id}", response=DomainOut, summary="Get a domain")
@@ -189,7 +195,9 @@ def get_domain(request: HttpRequest, org_id: str, domain_id: str):
     return get_object_for_principal(request.auth, Domain, org, domain_id, "domain.view")
 
 
-@router.post("/orgs/{org_id}/domains/{domain_id}/verify", response=DomainOut, summary="Check the domain's TXT record now")
+@router.post(
+    "/orgs/{org_id}/domains/{domain_id}/verify", response=DomainOut, summary="Check the domain's TXT record now"
+)
 def verify_domain(request: HttpRequest, org_id: str, domain_id: str):
     org = get_org_for_principal(request.auth, org_id, "domain.view")
     domain = get_object_for_principal(request.auth, Domain, org, domain_id, "domain.verify")
@@ -201,12 +209,14 @@ def delete_domain(request: HttpRequest, org_id: str, domain_id: str):
     org = get_org_for_principal(request.auth, org_id, "domain.view")
     domain = get_object_for_principal(request.auth, Domain, org, domain_id, "domain.delete")
     services.domain_remove(domain=domain)
-    return 204, None
+    return Status(204, None)
 
 
 # --- service accounts and tokens -----------------------------------------------------------------
 @router.get("/orgs/{org_id}/service-accounts", response=Page[ServiceAccountOut], summary="List service accounts")
-def list_service_accounts(request: HttpRequest, org_id: str, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY):
+def list_service_accounts(
+    request: HttpRequest, org_id: str, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY
+):
     org = get_org_for_principal(request.auth, org_id, "service_account.view")
     rows, next_cursor = paginate(ServiceAccount.objects.filter(org=org), limit=limit, cursor=cursor, newest_first=False)
     return {"data": rows, "next_cursor": next_cursor}
@@ -215,34 +225,48 @@ def list_service_accounts(request: HttpRequest, org_id: str, limit: int = LIMIT_
 @router.post("/orgs/{org_id}/service-accounts", response={201: ServiceAccountOut}, summary="Create a service account")
 def create_service_account(request: HttpRequest, org_id: str, payload: ServiceAccountCreateIn):
     org = get_org_for_principal(request.auth, org_id, "service_account.create")
-    return 201, services.service_account_create(principal=request.auth, org=org, name=payload.name,
-                                                description=payload.description, role=payload.role)
+    sa = services.service_account_create(
+        principal=request.auth, org=org, name=payload.name, description=payload.description, role=payload.role
+    )
+    return Status(201, sa)
 
 
-@router.get("/orgs/{org_id}/service-accounts/{service_account_id}", response=ServiceAccountOut,
-            summary="Get a service account")
+@router.get(
+    "/orgs/{org_id}/service-accounts/{service_account_id}", response=ServiceAccountOut, summary="Get a service account"
+)
 def get_service_account(request: HttpRequest, org_id: str, service_account_id: str):
     org = get_org_for_principal(request.auth, org_id, "service_account.view")
     return get_object_for_principal(request.auth, ServiceAccount, org, service_account_id, "service_account.view")
 
 
-@router.post("/orgs/{org_id}/service-accounts/{service_account_id}/disable", response=ServiceAccountOut,
-             summary="Disable a service account and revoke its tokens")
+@router.post(
+    "/orgs/{org_id}/service-accounts/{service_account_id}/disable",
+    response=ServiceAccountOut,
+    summary="Disable a service account and revoke its tokens",
+)
 def disable_service_account(request: HttpRequest, org_id: str, service_account_id: str):
     org = get_org_for_principal(request.auth, org_id, "service_account.view")
     sa = get_object_for_principal(request.auth, ServiceAccount, org, service_account_id, "service_account.update")
     return services.service_account_disable(service_account=sa)
 
 
-@router.post("/orgs/{org_id}/service-accounts/{service_account_id}/tokens", response={201: TokenCreatedOut},
-             summary="Issue a token (the secret is in this response only)")
+@router.post(
+    "/orgs/{org_id}/service-accounts/{service_account_id}/tokens",
+    response={201: TokenCreatedOut},
+    summary="Issue a token (the secret is in this response only)",
+)
 def create_token(request: HttpRequest, org_id: str, service_account_id: str, payload: TokenCreateIn):
     org = get_org_for_principal(request.auth, org_id, "service_account.view")
     sa = get_object_for_principal(request.auth, ServiceAccount, org, service_account_id, "token.create")
-    token, raw = services.token_create(principal=request.auth, service_account=sa, name=payload.name,
-                                       scopes=payload.scopes, expires_in_days=payload.expires_in_days)
+    token, raw = services.token_create(
+        principal=request.auth,
+        service_account=sa,
+        name=payload.name,
+        scopes=payload.scopes,
+        expires_in_days=payload.expires_in_days,
+    )
     token.token = raw
-    return 201, token
+    return Status(201, token)
 
 
 @router.get("/orgs/{org_id}/tokens", response=Page[TokenOut], summary="List tokens")

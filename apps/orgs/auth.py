@@ -30,8 +30,13 @@ class PlazaAuth(HttpBearer):
         if api_token is None:
             return None
         sa = api_token.service_account
-        principal = Principal(kind="service_account", service_account=sa, token=api_token,
-                              scopes=frozenset(api_token.scopes), ip=client_ip(request))
+        principal = Principal(
+            kind="service_account",
+            service_account=sa,
+            token=api_token,
+            scopes=frozenset(api_token.scopes),
+            ip=client_ip(request),
+        )
         request.principal = principal
         context.update(actor_type="service_account", actor_id=sa.pk, actor_label=f"{sa.name} ({api_token.pk})")
         return principal
@@ -41,6 +46,7 @@ class PlazaAuth(HttpBearer):
         if user is None or not user.is_authenticated:
             return None
         if request.method not in ("GET", "HEAD", "OPTIONS") and check_csrf(request) is not None:
-            raise PermissionDenied("CSRF check failed: send the X-CSRFToken header with session requests.",
-                                   code="csrf_failed")
+            raise PermissionDenied(
+                "CSRF check failed: send the X-CSRFToken header with session requests.", code="csrf_failed"
+            )
         return principal_from_request(request)

@@ -65,6 +65,9 @@ class Membership(models.Model):
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["org", "user"], name="one_membership_per_user_and_org")]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.org_id} ({self.role})"
+
 
 class Invitation(models.Model):
     id = PrefixedIdField(prefix="inv")
@@ -87,6 +90,9 @@ class Invitation(models.Model):
                 name="one_open_invitation_per_email",
             )
         ]
+
+    def __str__(self) -> str:
+        return self.email
 
     @property
     def status(self) -> str:
@@ -115,8 +121,13 @@ class Domain(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["org", "name"], name="domain_once_per_org"),
-            models.UniqueConstraint(fields=["name"], condition=Q(verified_at__isnull=False), name="domain_verified_once"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(verified_at__isnull=False), name="domain_verified_once"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return self.name
 
     @property
     def status(self) -> str:
@@ -168,6 +179,9 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (plz_…{self.last_four})"
 
     def is_usable(self, at: dt.datetime | None = None) -> bool:
         at = at or clock.now()

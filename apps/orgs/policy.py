@@ -145,9 +145,13 @@ def check(principal: Principal, action: str, resource) -> str | None:
     if role in roles:
         return None
     permission = OBJECT_GRANTS.get(action)
-    if permission and principal.kind == "user" and isinstance(resource, Workspace):
-        if principal.user.has_perm(permission, resource):
-            return None
+    if (
+        permission
+        and principal.kind == "user"
+        and isinstance(resource, Workspace)
+        and principal.user.has_perm(permission, resource)
+    ):
+        return None
     return "role"
 
 
@@ -165,7 +169,9 @@ def authorize(principal: Principal, action: str, resource) -> None:
     if reason is None:
         return
     if reason == "session_too_old":
-        raise Unauthenticated("Your session is older than this organisation allows. Sign in again.", code="session_expired")
+        raise Unauthenticated(
+            "Your session is older than this organisation allows. Sign in again.", code="session_expired"
+        )
     message = _MESSAGES[reason].format(scope=ACTIONS[action][0], action=action)
     raise PermissionDenied(message, code=reason)
 

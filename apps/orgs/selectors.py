@@ -65,8 +65,14 @@ M = TypeVar("M", bound=Model)
 _PREFIX = {Workspace: "wsp", Membership: "mem", Invitation: "inv", Domain: "dom", ServiceAccount: "sa", ApiToken: "tok"}
 
 
-def get_object_for_principal(principal: Principal, model: type[M], org: Organization, object_id: str,
-                             action: str, queryset: QuerySet | None = None) -> M:
+def get_object_for_principal(
+    principal: Principal,
+    model: type[M],
+    org: Organization,
+    object_id: str,
+    action: str,
+    queryset: QuerySet | None = None,
+) -> M:
     """One row of ``model`` inside ``org`` (already resolved by get_org_for_principal)."""
     if not is_valid_id(object_id, _PREFIX[model]):
         raise NotFound(f"No such {model._meta.verbose_name}.")

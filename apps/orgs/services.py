@@ -10,9 +10,9 @@ import re
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -105,14 +105,20 @@ def _clean_allowlist(entries: list[str]) -> list[str]:
         try:
             cleaned.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
         except ValueError:
-            raise ValidationFailed(f"'{entry}' is not an IP address or CIDR range.", param=f"ip_allowlist[{index}]") from None
+            raise ValidationFailed(
+                f"'{entry}' is not an IP address or CIDR range.", param=f"ip_allowlist[{index}]"
+            ) from None
     if len(cleaned) > 100:
         raise ValidationFailed("At most 100 allowlist entries.", param="ip_allowlist")
     return cleaned
 
 
 def org_policy_update(
-    *, principal: Principal, org: Organization, require_mfa: bool, max_session_age_minutes: int | None,
+    *,
+    principal: Principal,
+    org: Organization,
+    require_mfa: bool,
+    max_session_age_minutes: int | None,
     ip_allowlist: list[str],
 ) -> Organization:
     """Change the security policy. Refuses a policy that would lock out the person setting it."""
@@ -120,12 +126,20 @@ def org_policy_update(
     if max_session_age_minutes is not None and not (5 <= max_session_age_minutes <= 60 * 24 * 90):
         raise ValidationFailed("max_session_age_minutes must be between 5 and 129600.", param="max_session_age_minutes")
     if allowlist and not ip_allowed(principal.ip, allowlist):
-        raise ValidationFailed(f"The allowlist must include your own address ({principal.ip or 'unknown'}).", param="ip_allowlist",
-                               code="would_lock_out")
+        raise ValidationFailed(
+            f"The allowlist must include your own address ({principal.ip or 'unknown'}).",
+            param="ip_allowlist",
+            code="would_lock_out",
+        )
     if require_mfa and principal.kind == "user" and not principal.mfa_verified:
-        raise ValidationFailed("Enrol two-factor authentication yourself before requiring it.", param="require_mfa",
-                               code="would_lock_out")
-    before = {"require_mfa": org.require_mfa, "max_session_age_minutes": org.max_session_age_minutes, "ip_allowlist": org.ip_allowlist}
+        raise ValidationFailed(
+            "Enrol two-factor authentication yourself before requiring it.", param="require_mfa", code="would_lock_out"
+        )
+    before = {
+        "require_mfa": org.require_mfa,
+        "max_session_age_minutes": org.max_session_age_minutes,
+        "ip_allowlist": org.ip_allowlist,
+    }
     after = {"require_mfa": require_mfa, "max_session_age_minutes": max_session_age_minutes, "ip_allowlist": allowlist}
     with transaction.atomic():
         for key, value in after.items():
@@ -156,8 +170,12 @@ def workspace_update(*, workspace: Workspace, name: str | None = None, descripti
         workspace.description = description.strip()[:500]
     with transaction.atomic():
         workspace.save(update_fields=["name", "description"])
-        audit_record(action="workspace.updated", org_id=workspace.org_id, target=workspace,
-                     changes=diff(before, {"name": workspace.name, "description": workspace.description}))
+        audit_record(
+            action="workspace.updated",
+            org_id=workspace.org_id,
+            target=workspace,
+            changes=diff(before, {"name": workspace.name, "description": workspace.description}),
+        )
     return workspace
 
 
@@ -191,8 +209,13 @@ def member_update(*, principal: Principal, membership: Membership, role: str) ->
         before = membership.role
         membership.role = role
         membership.save(update_fields=["role"])
-        audit_record(action="member.role_changed", org_id=org.pk, target=membership, target_label=membership.user.email,
-                     changes={"role": {"before": before, "after": role}})
+        audit_record(
+            action="member.role_changed",
+            org_id=org.pk,
+            target=membership,
+            target_label=membership.user.email,
+            changes={"role": {"before": before, "after": role}},
+        )
     return membership
 
 
@@ -204,8 +227,13 @@ def member_remove(*, principal: Principal, membership: Membership) -> None:
     with transaction.atomic():
         if membership.role == Role.OWNER and _owners_left(org.pk, membership) == 0:
             raise Conflict("The organisation needs at least one owner.", code="last_owner")
-        audit_record(action="member.removed", org_id=org.pk, target=membership, target_label=membership.user.email,
-                     changes={"role": membership.role})
+        audit_record(
+            action="member.removed",
+            org_id=org.pk,
+            target=membership,
+            target_label=membership.user.email,
+            changes={"role": membership.role},
+        )
         membership.delete()
 
 
@@ -220,20 +248,30 @@ def invitation_create(*, principal: Principal, org: Organization, email: str, ro
     raw = new_secret("inv_", 24)
     with transaction.atomic():
         if Invitation.objects.filter(org=org, email=email, accepted_at__isnull=True, revoked_at__isnull=True).exists():
-            raise Conflict("An invitation to that address is still open; revoke it first.", code="already_invited", param="email")
+            raise Conflict(
+                "An invitation to that address is still open; revoke it first.", code="already_invited", param="email"
+            )
         invitation = Invitation.objects.create(
-            org=org, email=email, role=role, token_hash=secret_hash(raw),
+            org=org,
+            email=email,
+            role=role,
+            token_hash=secret_hash(raw),
             invited_by=principal.user if principal.kind == "user" else None,
             expires_at=clock.now() + dt.timedelta(days=settings.PLAZA_INVITATION_TTL_DAYS),
         )
-        audit_record(action="invitation.created", org_id=org.pk, target=invitation, target_label=email, changes={"role": role})
+        audit_record(
+            action="invitation.created", org_id=org.pk, target=invitation, target_label=email, changes={"role": role}
+        )
         url = f"{settings.PLAZA_BASE_URL}/invitations/{raw}/"
-        transaction.on_commit(lambda: send_mail(
-            f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}You are invited to {org.name}",
-            f"{principal.label} invited you to join {org.name} on Plaza as {role}.\n\n"
-            f"Accept within {settings.PLAZA_INVITATION_TTL_DAYS} days: {url}\n",
-            None, [email],
-        ))
+        transaction.on_commit(
+            lambda: send_mail(
+                f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}You are invited to {org.name}",
+                f"{principal.label} invited you to join {org.name} on Plaza as {role}.\n\n"
+                f"Accept within {settings.PLAZA_INVITATION_TTL_DAYS} days: {url}\n",
+                None,
+                [email],
+            )
+        )
     return invitation, raw
 
 
@@ -243,7 +281,9 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
     with transaction.atomic():
         invitation.revoked_at = clock.now()
         invitation.save(update_fields=["revoked_at"])
-        audit_record(action="invitation.revoked", org_id=invitation.org_id, target=invitation, target_label=invitation.email)
+        audit_record(
+            action="invitation.revoked", org_id=invitation.org_id, target=invitation, target_label=invitation.email
+        )
     return invitation
 
 
@@ -261,8 +301,9 @@ def invitation_accept(*, user, raw_token: str) -> Membership:
         if invitation.status != "pending":
             raise Conflict(f"This invitation is {invitation.status}.", code=f"invitation_{invitation.status}")
         if invitation.email.lower() != user.email.lower():
-            raise PermissionDenied(f"This invitation was sent to {invitation.email}; sign in with that address.",
-                                   code="wrong_recipient")
+            raise PermissionDenied(
+                f"This invitation was sent to {invitation.email}; sign in with that address.", code="wrong_recipient"
+            )
         invitation.accepted_at = clock.now()
         invitation.save(update_fields=["accepted_at"])
         try:
@@ -270,8 +311,13 @@ def invitation_accept(*, user, raw_token: str) -> Membership:
                 membership = Membership.objects.create(org=invitation.org, user=user, role=invitation.role)
         except IntegrityError:
             raise Conflict("You are already a member of this organisation.", code="already_member") from None
-        audit_record(action="member.joined", org_id=invitation.org_id, target=membership, target_label=user.email,
-                     changes={"role": invitation.role, "invitation": invitation.pk})
+        audit_record(
+            action="member.joined",
+            org_id=invitation.org_id,
+            target=membership,
+            target_label=user.email,
+            changes={"role": invitation.role, "invitation": invitation.pk},
+        )
     return membership
 
 
@@ -326,14 +372,18 @@ def domain_remove(*, domain: Domain) -> None:
 
 
 # --- service accounts and tokens -----------------------------------------------------------------
-def service_account_create(*, principal: Principal, org: Organization, name: str, description: str = "",
-                           role: str = Role.DEVELOPER) -> ServiceAccount:
+def service_account_create(
+    *, principal: Principal, org: Organization, name: str, description: str = "", role: str = Role.DEVELOPER
+) -> ServiceAccount:
     name = _clean_name(name, "name")
     role = _clean_role(role)
     _guard_owner_change(principal, org, touching_owner=role == Role.OWNER)
     with transaction.atomic():
         sa = ServiceAccount.objects.create(
-            org=org, name=name, description=(description or "").strip()[:500], role=role,
+            org=org,
+            name=name,
+            description=(description or "").strip()[:500],
+            role=role,
             created_by=principal.user if principal.kind == "user" else None,
         )
         audit_record(action="service_account.created", org_id=org.pk, target=sa, changes={"role": role})
@@ -348,9 +398,15 @@ def service_account_disable(*, service_account: ServiceAccount) -> ServiceAccoun
         now = clock.now()
         service_account.disabled_at = now
         service_account.save(update_fields=["disabled_at"])
-        revoked = ApiToken.objects.filter(service_account=service_account, revoked_at__isnull=True).update(revoked_at=now)
-        audit_record(action="service_account.disabled", org_id=service_account.org_id, target=service_account,
-                     changes={"tokens_revoked": revoked})
+        revoked = ApiToken.objects.filter(service_account=service_account, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        audit_record(
+            action="service_account.disabled",
+            org_id=service_account.org_id,
+            target=service_account,
+            changes={"tokens_revoked": revoked},
+        )
     return service_account
 
 
@@ -363,8 +419,14 @@ def _clean_scopes(scopes: list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
-def token_create(*, principal: Principal, service_account: ServiceAccount, name: str, scopes: list[str],
-                 expires_in_days: int | None = 90) -> tuple[ApiToken, str]:
+def token_create(
+    *,
+    principal: Principal,
+    service_account: ServiceAccount,
+    name: str,
+    scopes: list[str],
+    expires_in_days: int | None = 90,
+) -> tuple[ApiToken, str]:
     """Issue a token; returns it and the secret, which is shown once and never stored."""
     name = _clean_name(name, "name")
     scopes = _clean_scopes(scopes)
@@ -377,13 +439,25 @@ def token_create(*, principal: Principal, service_account: ServiceAccount, name:
     raw = new_secret(TOKEN_PREFIX, 30)
     with transaction.atomic():
         token = ApiToken.objects.create(
-            org_id=service_account.org_id, service_account=service_account, name=name, token_hash=secret_hash(raw),
-            last_four=raw[-4:], scopes=scopes, created_by=principal.user if principal.kind == "user" else None,
+            org_id=service_account.org_id,
+            service_account=service_account,
+            name=name,
+            token_hash=secret_hash(raw),
+            last_four=raw[-4:],
+            scopes=scopes,
+            created_by=principal.user if principal.kind == "user" else None,
             expires_at=clock.now() + dt.timedelta(days=expires_in_days) if expires_in_days else None,
         )
-        audit_record(action="token.created", org_id=service_account.org_id, target=token,
-                     changes={"scopes": scopes, "service_account": service_account.pk,
-                              "expires_at": token.expires_at.isoformat() if token.expires_at else None})
+        audit_record(
+            action="token.created",
+            org_id=service_account.org_id,
+            target=token,
+            changes={
+                "scopes": scopes,
+                "service_account": service_account.pk,
+                "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+            },
+        )
     return token, raw
 
 

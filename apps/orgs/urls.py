@@ -10,7 +10,9 @@ urlpatterns = [
     path("orgs/<str:org_id>/members/", views.org_members, name="org_members"),
     path("orgs/<str:org_id>/members/<str:member_id>/role/", views.member_update, name="member_update"),
     path("orgs/<str:org_id>/members/<str:member_id>/remove/", views.member_remove, name="member_remove"),
-    path("orgs/<str:org_id>/invitations/<str:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
+    path(
+        "orgs/<str:org_id>/invitations/<str:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"
+    ),
     path("orgs/<str:org_id>/domains/", views.org_domains, name="org_domains"),
     path("orgs/<str:org_id>/domains/<str:domain_id>/verify/", views.domain_verify, name="domain_verify"),
     path("orgs/<str:org_id>/domains/<str:domain_id>/remove/", views.domain_remove, name="domain_remove"),

@@ -68,11 +68,14 @@ def org_overview(request, org, principal):
                 messages.success(request, "Saved.")
             elif op == "workspace_create":
                 get_org(principal, org, "workspace.create")
-                ws = services.workspace_create(org=org, name=request.POST.get("ws_name", ""),
-                                               description=request.POST.get("ws_description", ""))
+                ws = services.workspace_create(
+                    org=org, name=request.POST.get("ws_name", ""), description=request.POST.get("ws_description", "")
+                )
                 messages.success(request, f"Workspace {ws.name} created.")
             elif op == "workspace_delete":
-                ws = get_object_for_principal(principal, Workspace, org, request.POST.get("workspace", ""), "workspace.delete")
+                ws = get_object_for_principal(
+                    principal, Workspace, org, request.POST.get("workspace", ""), "workspace.delete"
+                )
                 services.workspace_delete(workspace=ws)
                 messages.success(request, f"Workspace {ws.name} deleted.")
             else:
@@ -81,8 +84,12 @@ def org_overview(request, org, principal):
         except (ValidationFailed, Conflict, NotFound) as exc:
             error = _form_error(exc)
     workspaces = Workspace.objects.filter(org=org)
-    return render(request, "orgs/overview.html", org_context(request, org, principal, workspaces=workspaces, error=error),
-                  status=400 if error else 200)
+    return render(
+        request,
+        "orgs/overview.html",
+        org_context(request, org, principal, workspaces=workspaces, error=error),
+        status=400 if error else 200,
+    )
 
 
 def get_org(principal, org, action: str):
@@ -97,15 +104,25 @@ def org_members(request, org, principal):
     if request.method == "POST":
         try:
             get_org(principal, org, "invitation.create")
-            invitation, _ = services.invitation_create(principal=principal, org=org, email=request.POST.get("email", ""),
-                                                       role=request.POST.get("role", Role.MEMBER))
+            invitation, _ = services.invitation_create(
+                principal=principal,
+                org=org,
+                email=request.POST.get("email", ""),
+                role=request.POST.get("role", Role.MEMBER),
+            )
             messages.success(request, f"Invitation sent to {invitation.email}.")
             return redirect("org_members", org_id=org.pk)
         except (ValidationFailed, Conflict) as exc:
             error = _form_error(exc)
             invited = request.POST.get("email", "")
-    ctx = org_context(request, org, principal, members=members_of(org), roles=Role.choices, error=error, invited=invited)
-    ctx["invitations"] = invitations_of(org).filter(accepted_at__isnull=True, revoked_at__isnull=True) if ctx["can"]["invitation_view"] else []
+    ctx = org_context(
+        request, org, principal, members=members_of(org), roles=Role.choices, error=error, invited=invited
+    )
+    ctx["invitations"] = (
+        invitations_of(org).filter(accepted_at__isnull=True, revoked_at__isnull=True)
+        if ctx["can"]["invitation_view"]
+        else []
+    )
     return render(request, "orgs/members.html", ctx, status=400 if error else 200)
 
 
@@ -122,25 +139,39 @@ def _mutation(request, org, redirect_to: str, fn, success: str):
 @org_page("member.view")
 def member_update(request, org, principal, member_id: str):
     membership = get_object_for_principal(principal, Membership, org, member_id, "member.update", members_of(org))
-    return _mutation(request, org, "org_members", lambda: services.member_update(
-        principal=principal, membership=membership, role=request.POST.get("role", "")),
-        f"{membership.user.email} is now {request.POST.get('role', '')}.")
+    return _mutation(
+        request,
+        org,
+        "org_members",
+        lambda: services.member_update(principal=principal, membership=membership, role=request.POST.get("role", "")),
+        f"{membership.user.email} is now {request.POST.get('role', '')}.",
+    )
 
 
 @require_POST
 @org_page("member.view")
 def member_remove(request, org, principal, member_id: str):
     membership = get_object_for_principal(principal, Membership, org, member_id, "member.remove", members_of(org))
-    return _mutation(request, org, "org_members", lambda: services.member_remove(principal=principal, membership=membership),
-                     f"{membership.user.email} was removed.")
+    return _mutation(
+        request,
+        org,
+        "org_members",
+        lambda: services.member_remove(principal=principal, membership=membership),
+        f"{membership.user.email} was removed.",
+    )
 
 
 @require_POST
 @org_page("invitation.view")
 def invitation_revoke(request, org, principal, invitation_id: str):
     invitation = get_object_for_principal(principal, Invitation, org, invitation_id, "invitation.revoke")
-    return _mutation(request, org, "org_members", lambda: services.invitation_revoke(invitation=invitation),
-                     f"Invitation to {invitation.email} revoked.")
+    return _mutation(
+        request,
+        org,
+        "org_members",
+        lambda: services.invitation_revoke(invitation=invitation),
+        f"Invitation to {invitation.email} revoked.",
+    )
 
 
 @login_required
@@ -158,7 +189,9 @@ def invitation_accept(request, token: str):
         else:
             messages.success(request, f"Welcome to {membership.org.name}.")
             return redirect("org_overview", org_id=membership.org_id)
-    return render(request, "orgs/invitation.html", {"invitation": invitation, "error": error}, status=400 if error else 200)
+    return render(
+        request, "orgs/invitation.html", {"invitation": invitation, "error": error}, status=400 if error else 200
+    )
 
 
 @org_page("domain.view")
@@ -192,7 +225,9 @@ def domain_verify(request, org, principal, domain_id: str):
 @org_page("domain.view")
 def domain_remove(request, org, principal, domain_id: str):
     domain = get_object_for_principal(principal, Domain, org, domain_id, "domain.delete")
-    return _mutation(request, org, "org_domains", lambda: services.domain_remove(domain=domain), f"Removed {domain.name}.")
+    return _mutation(
+        request, org, "org_domains", lambda: services.domain_remove(domain=domain), f"Removed {domain.name}."
+    )
 
 
 @org_page("token.view")
@@ -203,27 +238,38 @@ def org_tokens(request, org, principal):
         try:
             if op == "service_account_create":
                 get_org(principal, org, "service_account.create")
-                sa = services.service_account_create(principal=principal, org=org, name=request.POST.get("name", ""),
-                                                     description=request.POST.get("description", ""),
-                                                     role=request.POST.get("role", Role.DEVELOPER))
+                sa = services.service_account_create(
+                    principal=principal,
+                    org=org,
+                    name=request.POST.get("name", ""),
+                    description=request.POST.get("description", ""),
+                    role=request.POST.get("role", Role.DEVELOPER),
+                )
                 messages.success(request, f"Service account {sa.name} created. Issue it a token below.")
                 return redirect("org_tokens", org_id=org.pk)
             if op == "token_create":
-                sa = get_object_for_principal(principal, ServiceAccount, org, request.POST.get("service_account", ""),
-                                              "token.create")
+                sa = get_object_for_principal(
+                    principal, ServiceAccount, org, request.POST.get("service_account", ""), "token.create"
+                )
                 token, raw = services.token_create(
-                    principal=principal, service_account=sa, name=request.POST.get("token_name", ""),
+                    principal=principal,
+                    service_account=sa,
+                    name=request.POST.get("token_name", ""),
                     scopes=request.POST.getlist("scopes"),
-                    expires_in_days=_parse_days(request.POST.get("expires_in_days", "90")))
+                    expires_in_days=_parse_days(request.POST.get("expires_in_days", "90")),
+                )
                 created = {"token": token, "secret": raw}
             elif op == "service_account_disable":
-                sa = get_object_for_principal(principal, ServiceAccount, org, request.POST.get("service_account", ""),
-                                              "service_account.update")
+                sa = get_object_for_principal(
+                    principal, ServiceAccount, org, request.POST.get("service_account", ""), "service_account.update"
+                )
                 services.service_account_disable(service_account=sa)
                 messages.success(request, f"{sa.name} disabled; its tokens are revoked.")
                 return redirect("org_tokens", org_id=org.pk)
             elif op == "token_revoke":
-                token = get_object_for_principal(principal, ApiToken, org, request.POST.get("token", ""), "token.revoke")
+                token = get_object_for_principal(
+                    principal, ApiToken, org, request.POST.get("token", ""), "token.revoke"
+                )
                 services.token_revoke(token=token)
                 messages.success(request, f"Token {token.name} revoked.")
                 return redirect("org_tokens", org_id=org.pk)
@@ -231,9 +277,17 @@ def org_tokens(request, org, principal):
                 raise ValidationFailed("Unknown action.")
         except (ValidationFailed, Conflict, NotFound) as exc:
             error = _form_error(exc)
-    ctx = org_context(request, org, principal, service_accounts=ServiceAccount.objects.filter(org=org),
-                      tokens=tokens_of(org).order_by("-id"), scopes=SCOPES, roles=Role.choices, error=error,
-                      created=created)
+    ctx = org_context(
+        request,
+        org,
+        principal,
+        service_accounts=ServiceAccount.objects.filter(org=org),
+        tokens=tokens_of(org).order_by("-id"),
+        scopes=SCOPES,
+        roles=Role.choices,
+        error=error,
+        created=created,
+    )
     return render(request, "orgs/tokens.html", ctx, status=400 if error else 200)
 
 
@@ -255,12 +309,16 @@ def org_security(request, org, principal):
             if age and not age.isdigit():
                 raise ValidationFailed("Enter a whole number of minutes.", param="max_session_age_minutes")
             allowlist = [line.strip() for line in request.POST.get("ip_allowlist", "").splitlines() if line.strip()]
-            services.org_policy_update(principal=principal, org=org, require_mfa=request.POST.get("require_mfa") == "on",
-                                       max_session_age_minutes=int(age) if age else None, ip_allowlist=allowlist)
+            services.org_policy_update(
+                principal=principal,
+                org=org,
+                require_mfa=request.POST.get("require_mfa") == "on",
+                max_session_age_minutes=int(age) if age else None,
+                ip_allowlist=allowlist,
+            )
             messages.success(request, "Security policy saved.")
             return redirect("org_security", org_id=org.pk)
         except ValidationFailed as exc:
             error = _form_error(exc)
     ctx = org_context(request, org, principal, error=error, client_ip=principal.ip)
     return render(request, "orgs/security.html", ctx, status=400 if error else 200)
-

@@ -1,0 +1,105 @@
+"""Idempotent demo data: a publisher org, a customer org, one user per role, API tokens."""
+
+from __future__ import annotations
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.accounts.models import User
+from apps.audit.models import AuditEvent
+from apps.core import context
+from apps.core.crypto import secret_hash
+from apps.orgs import services
+from apps.orgs.models import ApiToken, Membership, Organization, Role, ServiceAccount
+from apps.orgs.policy import SCOPES, Principal
+
+DEMO_PASSWORD = "plaza-demo-password"
+ORGS = [
+    ("acme-extensions", "Acme Extensions", "publisher"),
+    ("globex", "Globex Corporation", "customer"),
+]
+DEMO_TOKEN_SCOPES = sorted(SCOPES)
+
+
+def demo_token_secret(slug: str) -> str:
+    """A stable, well-known demo secret per org, so re-running prints the same token. Demo only:
+    seed_demo refuses to run in production."""
+    return f"plz_demo_{slug.replace('-', '_')}_{secret_hash(settings.SECRET_KEY + slug)[:24]}"
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) demo organisations, users and API tokens, and print how to try them."
+
+    def handle(self, *args, **options):
+        if settings.IS_PRODUCTION:
+            self.stderr.write("seed_demo creates known passwords and tokens; it does not run in production.")
+            raise SystemExit(2)
+        out = []
+        with context.bind(actor_type="system", actor_label="seed_demo"), transaction.atomic():
+            for slug, name, kind in ORGS:
+                org, users, token = self._org(slug, name)
+                out.append((org, kind, users, token))
+        self._print(out)
+
+    def _user(self, email: str, name: str) -> User:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email=email, password=DEMO_PASSWORD, name=name)
+        EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+        return user
+
+    def _org(self, slug: str, name: str):
+        owner = self._user(f"owner@{slug}.example", f"{name} Owner")
+        org = Organization.objects.filter(slug=slug).first()
+        if org is None:
+            org = services.org_create(user=owner, name=name, slug=slug)
+        users = []
+        for role in Role.values:
+            user = owner if role == Role.OWNER else self._user(f"{role}@{slug}.example", f"{name} {role.title()}")
+            Membership.objects.get_or_create(org=org, user=user, defaults={"role": role})
+            users.append((role, user.email))
+        sa = ServiceAccount.objects.filter(org=org, name="demo-automation").first()
+        principal = Principal(kind="user", user=owner, mfa_verified=True)
+        if sa is None:
+            sa = services.service_account_create(
+                principal=principal,
+                org=org,
+                name="demo-automation",
+                description="Created by seed_demo",
+                role=Role.ADMIN,
+            )
+        secret = demo_token_secret(slug)
+        if not ApiToken.objects.filter(token_hash=secret_hash(secret)).exists():
+            token, _ = services.token_create(
+                principal=principal,
+                service_account=sa,
+                name="demo token",
+                scopes=DEMO_TOKEN_SCOPES,
+                expires_in_days=None,
+            )
+            # Replace the random secret by the stable demo one, so every run prints a working token.
+            ApiToken.objects.filter(pk=token.pk).update(token_hash=secret_hash(secret), last_four=secret[-4:])
+        if not AuditEvent.objects.filter(org_id=org.pk, action="demo.seeded").exists():
+            from apps.audit.services import audit_record
+
+            audit_record(action="demo.seeded", org_id=org.pk, target=org)
+        return org, users, secret
+
+    def _print(self, out) -> None:
+        base = settings.PLAZA_BASE_URL
+        w = self.stdout.write
+        w("")
+        w(self.style.SUCCESS(f"Plaza demo data is ready. Open {base}/"))
+        w(f"Every demo user's password: {DEMO_PASSWORD}")
+        for org, kind, users, token in out:
+            w("")
+            w(self.style.MIGRATE_HEADING(f"{org.name} ({kind} organisation, id {org.pk})"))
+            for role, email in users:
+                w(f"  {role:<10} {email}")
+            w(f"  API token  {token}")
+            w(f"             scopes: {' '.join(DEMO_TOKEN_SCOPES)}")
+            w(f"  try:       curl -H 'Authorization: Bearer {token}' {base}/api/v1/orgs/{org.pk}/members")
+        w("")
+        w(f"API reference: {base}/api/v1/docs")

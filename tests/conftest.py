@@ -1,0 +1,157 @@
+"""Shared fixtures: named people and organisations returned as objects (healthchecks' alice/bob/charlie).
+
+- ``acme``: an organisation with ``alice`` (owner), ``bob`` (member) and one member of each other role;
+- ``globex``: another tenant, with ``charlie`` (owner) — the outsider for isolation tests.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from apps.core.executor import executor
+from apps.orgs import services
+from apps.orgs.models import Organization, Role, ServiceAccount
+from apps.orgs.policy import SCOPES, Principal
+from tests.factories import PASSWORD, MembershipFactory, OrganizationFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Tests may talk to loopback only (PostgreSQL, Redis, the live server); anything else fails."""
+    real_connect = socket.socket.connect
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (
+            host.startswith("127.") or host in ("localhost", "::1") or host.startswith("/")
+        ):
+            raise OSError(f"tests must not reach the network ({host})")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_executor():
+    executor.clear()
+    yield
+    executor.clear()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@dataclass
+class Tenant:
+    org: Organization
+    owner: object
+    members: dict  # role -> user
+
+    def user(self, role: str):
+        return self.members[role]
+
+
+def make_tenant(slug: str, owner_email: str) -> Tenant:
+    org = OrganizationFactory(slug=slug, name=slug.title())
+    members = {}
+    for role in Role.values:
+        email = owner_email if role == Role.OWNER else f"{role}@{slug}.test"
+        members[role] = MembershipFactory(org=org, role=role, user=UserFactory(email=email)).user
+    from apps.orgs.models import Workspace
+
+    Workspace.objects.create(org=org, name="Default", slug="default")
+    return Tenant(org=org, owner=members[Role.OWNER], members=members)
+
+
+@pytest.fixture
+def acme(db) -> Tenant:
+    return make_tenant("acme", "alice@acme.test")
+
+
+@pytest.fixture
+def globex(db) -> Tenant:
+    return make_tenant("globex", "charlie@globex.test")
+
+
+@pytest.fixture
+def alice(acme):
+    return acme.owner
+
+
+@pytest.fixture
+def bob(acme):
+    return acme.members[Role.MEMBER]
+
+
+@pytest.fixture
+def charlie(globex):
+    return globex.owner
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+def issue_token(
+    org: Organization, *, role: str = Role.ADMIN, scopes: list[str] | None = None, expires_in_days: int | None = 30
+) -> str:
+    """A fresh service account in ``org`` with one token; returns the secret."""
+    sa = ServiceAccount.objects.create(org=org, name=f"robot-{role}", role=role)
+    principal = Principal(kind="user", user=None, mfa_verified=True)
+    _, raw = services.token_create(
+        principal=principal,
+        service_account=sa,
+        name="test",
+        scopes=scopes if scopes is not None else sorted(SCOPES),
+        expires_in_days=expires_in_days,
+    )
+    return raw
+
+
+class ApiClient(Client):
+    """A test client that speaks JSON to /api/v1/ with a bearer token."""
+
+    def __init__(self, token: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.token = token
+
+    def call(self, method: str, path: str, data=None, **extra):
+        if self.token:
+            extra.setdefault("HTTP_AUTHORIZATION", f"Bearer {self.token}")
+        url = path if path.startswith("/") else f"/api/v1/{path}"
+        fn = getattr(self, method.lower())
+        if method.upper() in ("GET", "DELETE", "HEAD"):
+            return fn(url, data or {}, **extra)
+        return fn(url, data or {}, content_type="application/json", **extra)
+
+
+@pytest.fixture
+def api_for():
+    """``api_for(org, role=…, scopes=…)`` → an ApiClient holding a token of a service account in ``org``."""
+
+    def make(org, **kwargs) -> ApiClient:
+        return ApiClient(issue_token(org, **kwargs))
+
+    return make
+
+
+@pytest.fixture
+def login_client():
+    """``login_client(user)`` → a Client signed in as ``user`` (password login, no second factor)."""
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
