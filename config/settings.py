@@ -126,7 +126,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache (rate limits, lockouts) ---------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Parallel test workers share one Redis: each keeps to its own prefix.
+            "KEY_PREFIX": f"test-{env_str('PYTEST_XDIST_WORKER', 'main')}"
+            if IS_TEST
+            else env_str("CACHE_KEY_PREFIX", ""),
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "plaza"}}
 
@@ -134,7 +143,9 @@ else:
 # No broker configured: tasks run on the in-process executor (apps/core/executor.py), which keeps
 # countdowns and retry delays exactly as a worker would. See docs/adr/0004-embedded-tasks.md.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
-PLAZA_TASKS_EMBEDDED = not CELERY_BROKER_URL
+# Tests always use the embedded executor (manual mode) so they control time; the broker itself
+# is exercised by tests/core/test_tasks.py, which starts a real worker when a broker is set.
+PLAZA_TASKS_EMBEDDED = not CELERY_BROKER_URL or IS_TEST
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

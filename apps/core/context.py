@@ -22,7 +22,8 @@ class RequestContext:
 
 _EMPTY = RequestContext()  # frozen, so sharing it as the default is safe
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "plaza_request_context", default=_EMPTY  # noqa: B039
+    "plaza_request_context",
+    default=_EMPTY,  # noqa: B039
 )
 
 

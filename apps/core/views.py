@@ -43,7 +43,7 @@ def readyz(request):
     checks = {"database": _check_database}
     if settings.REDIS_URL:
         checks["cache"] = _check_cache
-    if not settings.PLAZA_TASKS_EMBEDDED:
+    if settings.CELERY_BROKER_URL:
         checks["broker"] = _check_broker
     results, ok = {}, True
     for name, check in checks.items():
