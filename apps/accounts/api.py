@@ -98,4 +98,7 @@ def end_session(request: HttpRequest, session_id: str):
     if session is None:
         raise NotFound("No such session.")
     user_session_end(session=session)
+    if session.session_key == request.session.session_key:
+        # The store row is gone: drop this request's copy too, or saving it fails (SessionInterrupted).
+        request.session.flush()
     return Status(204, None)

@@ -17,7 +17,7 @@ def new_request_id() -> str:
 
 def accept_request_id(raw: str | None) -> str:
     """Echo a well-formed incoming id; anything else gets a fresh one."""
-    if raw and _REQUEST_ID_RE.match(raw):
+    if raw and _REQUEST_ID_RE.fullmatch(raw):
         return raw
     return new_request_id()
 

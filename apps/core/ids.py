@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 
 from django.db import models
@@ -24,14 +25,25 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_lock = threading.Lock()
+_last = [0, 0]  # milliseconds, random part of the newest id made by this process
+
+
 def new_id(prefix: str) -> str:
+    """Ids made by one process are strictly increasing, even within one millisecond (the random
+    part is incremented, as in monotonic ULIDs), so "newest first" is exact for them."""
     millis = int(time.time() * 1000) & ((1 << 48) - 1)
-    value = (millis << 80) | secrets.randbits(80)
-    return f"{prefix}_{_encode(value, 26)}"
+    with _lock:
+        if millis <= _last[0]:
+            millis, rand = _last[0], (_last[1] + 1) & ((1 << 80) - 1)
+        else:
+            rand = secrets.randbits(79)  # headroom so increments never wrap in practice
+        _last[0], _last[1] = millis, rand
+    return f"{prefix}_{_encode((millis << 80) | rand, 26)}"
 
 
 def is_valid_id(value: object, prefix: str | None = None) -> bool:
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         return False
     return prefix is None or value.startswith(prefix + "_")
 

@@ -38,7 +38,7 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "invitation.view": ("members:read", _ADMINS),
     "invitation.create": ("members:write", _ADMINS),
     "invitation.revoke": ("members:write", _ADMINS),
-    "domain.view": ("domains:read", _BUILDERS),
+    "domain.view": ("domains:read", _ALL),
     "domain.create": ("domains:write", _ADMINS),
     "domain.verify": ("domains:write", _ADMINS),
     "domain.delete": ("domains:write", _ADMINS),
@@ -47,7 +47,7 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "service_account.update": ("tokens:write", _ADMINS),
     "token.view": ("tokens:read", _BUILDERS),
     "token.create": ("tokens:write", _BUILDERS),
-    "token.revoke": ("tokens:write", _BUILDERS),
+    "token.revoke": ("tokens:read", _BUILDERS),
     "audit.view": ("audit:read", _ADMINS),
 }
 

@@ -331,7 +331,7 @@ def domain_add(*, org: Organization, name: str) -> Domain:
         name = name.encode("idna").decode("ascii")
     except UnicodeError:
         raise ValidationFailed("That is not a valid domain name.", param="name") from None
-    if not _DOMAIN_RE.match(name):
+    if not _DOMAIN_RE.fullmatch(name):
         raise ValidationFailed("Enter a domain name such as example.com.", param="name")
     with transaction.atomic():
         if Domain.objects.filter(org=org, name=name).exists():
