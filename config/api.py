@@ -4,7 +4,7 @@ from ninja import NinjaAPI
 
 from apps.accounts.api import router as me_router
 from apps.audit.api import router as audit_router
-from apps.core.api import install_exception_handlers
+from apps.core.api import PlazaParser, install_exception_handlers
 from apps.orgs.api import router as orgs_router
 from apps.orgs.auth import PlazaAuth
 
@@ -17,6 +17,7 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    parser=PlazaParser(),
 )
 install_exception_handlers(api)
 api.add_router("", me_router)

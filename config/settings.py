@@ -259,7 +259,7 @@ PLAZA_TRUSTED_PROXY_HOPS = env_int("PLAZA_TRUSTED_PROXY_HOPS", 0)
 # --- Plaza -------------------------------------------------------------------------------------
 PLAZA_INVITATION_TTL_DAYS = env_int("PLAZA_INVITATION_TTL_DAYS", 7)
 PLAZA_DNS_RESOLVER = env_str("PLAZA_DNS_RESOLVER", "apps.orgs.dns.DnsPythonResolver")
-PLAZA_API_RATE_LIMIT = env_str("PLAZA_API_RATE_LIMIT", "")
+PLAZA_SIGNUP_OPEN = env_bool("PLAZA_SIGNUP_OPEN", True)
 
 LOGGING = {
     "version": 1,

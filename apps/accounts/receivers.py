@@ -8,7 +8,7 @@ from apps.accounts.models import UserSession
 from apps.accounts.services import user_session_end, user_session_start
 from apps.audit.services import audit_record
 from apps.core import context
-from apps.core.http import client_ip
+from apps.core.http import client_ip, user_agent
 
 
 @receiver(user_logged_in)
@@ -24,7 +24,7 @@ def on_login(sender, request, user, **kwargs):
         user=user,
         session_key=request.session.session_key,
         ip=client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        user_agent=user_agent(request),
     )
     request.session["plaza_session_id"] = session.pk
     context.update(actor_type="user", actor_id=user.pk, actor_label=user.email)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -83,6 +84,8 @@ def mfa_verify(request):
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         next_url = "/"
+    if request.session.get("plaza_mfa") and not request.user.has_mfa():
+        request.session["plaza_mfa"] = False  # turned off from another session since this one began
     if request.user.is_verified() or not request.session.get("plaza_mfa"):
         return redirect(next_url)
     error, status = None, 200
@@ -111,6 +114,9 @@ def sessions(request):
             )
             if session is None:
                 messages.error(request, "That session has already ended.")
+            elif session.session_key == request.session.session_key:
+                logout(request)  # ending the current session is signing out
+                return redirect("account_login")
             else:
                 services.user_session_end(session=session)
                 messages.success(request, "Session signed out.")

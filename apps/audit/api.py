@@ -7,6 +7,7 @@ import json
 
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
+from pydantic import field_validator
 
 from apps.audit.selectors import audit_event_as_dict, audit_events_for_org
 from apps.core.api import CURSOR_QUERY, LIMIT_QUERY, paginate
@@ -48,6 +49,20 @@ class AuditFilters(Schema):
     target: str = Field("", max_length=254, description="Target id or part of the target's label")
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        """Compare in UTC: PostgreSQL refuses offsets beyond ±15:59 (a 500), and near year 1 or
+        9999 the conversion leaves the calendar."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValueError("Date out of range.") from None
 
 
 @router.get("/orgs/{org_id}/audit-events", response=AuditPage, summary="List audit entries, newest first")

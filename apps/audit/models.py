@@ -69,6 +69,7 @@ class AuditEvent(models.Model):
 GENESIS_HASH = "0" * 64
 
 _HASHED_FIELDS = (
+    "id",
     "org_id",
     "seq",
     "actor_type",

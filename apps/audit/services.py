@@ -8,6 +8,7 @@ from django.db import models, transaction
 
 from apps.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, entry_hash
 from apps.core import clock, context
+from apps.core.ids import new_id
 
 
 def audit_record(
@@ -31,6 +32,7 @@ def audit_record(
     with transaction.atomic():
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(org_id=org_id)
         event = AuditEvent(
+            id=new_id("aud"),
             org_id=org_id,
             seq=head.seq + 1,
             created_at=clock.now(),

@@ -13,16 +13,25 @@ PAGE_SIZE = 50
 
 
 def _parse_when(value: str) -> dt.datetime | None:
-    parsed = parse_datetime(value) if value else None
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
+    """A filter date, in UTC; anything unusable (month 13, an offset of 23 hours that PostgreSQL
+    refuses, a date that leaves the calendar in UTC) is ignored like any unparsable value."""
+    try:
+        parsed = parse_datetime(value) if value else None
+        if parsed is not None and parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC) if parsed is not None else None
+    except (ValueError, OverflowError):
+        return None
 
 
 @org_page("audit.view")
 def org_audit(request, org, principal):
     """The audit log with filters; htmx requests get only the table (the ``rows`` partial)."""
-    filters = {key: request.GET.get(key, "").strip()[:254] for key in ("action", "actor", "target", "since", "until")}
+    filters = {
+        # PostgreSQL refuses NUL in a query parameter (a 500); no stored label holds one
+        key: request.GET.get(key, "").replace("\x00", "").strip()[:254]
+        for key in ("action", "actor", "target", "since", "until")
+    }
     qs = audit_events_for_org(
         org.pk,
         action=filters["action"],

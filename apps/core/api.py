@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 from typing import Generic, TypeVar
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, JsonResponse
 from ninja import Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
-from apps.core.errors import PlazaError
+from apps.core.errors import PlazaError, ValidationFailed
 from apps.core.ids import is_valid_id
 
 log = logging.getLogger("plaza.api")
@@ -83,6 +86,57 @@ def _loc_to_param(loc) -> str | None:
     return out
 
 
+# --- request parsing -------------------------------------------------------------------------------
+class InvalidBody(PlazaError):
+    code = "invalid_request"
+
+
+def _find_nul(value, path: tuple = ()) -> tuple | None:
+    """The location of the first string (or key) holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path
+            found = _find_nul(item, (*path, key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _find_nul(item, (*path, index))
+            if found is not None:
+                return found
+    return None
+
+
+def _nul_error(loc: tuple) -> ValidationFailed:
+    param = _loc_to_param(loc)
+    return ValidationFailed(f"{param or 'body'} must not contain NUL characters.", param=param)
+
+
+class PlazaParser(Parser):
+    """JSON bodies must be objects (every payload is one: a bare ``"x"`` or ``[]`` would otherwise
+    validate as "all fields defaulted"), and no text anywhere may hold NUL, which PostgreSQL cannot
+    store. Errors raised here reach the client through ``http_error`` below."""
+
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            raise InvalidBody("The request body must be a JSON object.")
+        loc = _find_nul(data)
+        if loc is not None:
+            raise _nul_error(loc)
+        return data
+
+    def parse_querydict(self, data, list_fields, request):
+        result = super().parse_querydict(data, list_fields, request)
+        loc = _find_nul(result)
+        if loc is not None:
+            raise _nul_error(loc)
+        return result
+
+
 def install_exception_handlers(api) -> None:
     @api.exception_handler(PlazaError)
     def plaza_error(request, exc: PlazaError):
@@ -119,7 +173,16 @@ def install_exception_handlers(api) -> None:
 
     @api.exception_handler(HttpError)
     def http_error(request, exc: HttpError):
+        if isinstance(exc.__cause__, PlazaError):  # raised by PlazaParser, wrapped by django-ninja
+            return plaza_error(request, exc.__cause__)
         return error_response(request, status=exc.status_code, message=str(exc))
+
+    @api.exception_handler(SuspiciousOperation)
+    def suspicious(request, exc: SuspiciousOperation):
+        if isinstance(exc, RequestDataTooBig):
+            return error_response(request, status=413, message="The request body is too large.")
+        # TooManyFieldsSent, TooManyFilesSent, DisallowedHost, …
+        return error_response(request, status=400, message=str(exc)[:300] or "Malformed request.")
 
     @api.exception_handler(Http404)
     def not_found(request, exc):
@@ -175,12 +238,14 @@ def encode_cursor(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
+def decode_cursor(cursor: str, prefix: str | None = None) -> str:
+    """The id a cursor holds; with ``prefix``, it must be an id of that type (a cursor of another
+    list is not one this list gave out)."""
     try:
         value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidCursor("The cursor is not one this API gave out.", param="cursor") from None
-    if not is_valid_id(value):
+    if not is_valid_id(value, prefix):
         raise InvalidCursor("The cursor is not one this API gave out.", param="cursor")
     return value
 
@@ -190,7 +255,7 @@ def paginate(queryset, *, limit: int, cursor: str | None, newest_first: bool = T
     order = "-pk" if newest_first else "pk"
     qs = queryset.order_by(order)
     if cursor:
-        after = decode_cursor(cursor)
+        after = decode_cursor(cursor, getattr(queryset.model._meta.pk, "prefix", None) or None)
         qs = qs.filter(pk__lt=after) if newest_first else qs.filter(pk__gt=after)
     rows = list(qs[: limit + 1])
     next_cursor = encode_cursor(str(rows[limit - 1].pk)) if len(rows) > limit else None

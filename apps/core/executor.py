@@ -8,9 +8,11 @@ due, on one daemon thread inside the web process. A countdown, an ``eta`` and a
 eager mode, which runs retries at once.
 
 The heap lives in memory: calls scheduled but not yet run are lost if the process stops, which
-is the same promise a broker gives Plaza. Work that must not be lost is a database row written
-with the change that causes it (the transactional outbox, ARCHITECTURE.md); a task only says
-"go look at row X", and periodic sweeps pick up rows whose task never ran.
+is the same promise a broker gives Plaza. Work that must not be lost is therefore never only a
+task: it is a database row written with the change that causes it (the transactional outbox in
+ARCHITECTURE.md, used by deliveries and certification runs as they arrive), a task only says
+"go look at row X", and a periodic sweep (``CELERY_BEAT_SCHEDULE``, run by this executor too)
+picks up rows whose task never ran.
 
 In tests (``PLAZA_ENV=test``) the executor is *manual*: calls due now run inline in the caller's
 thread, later ones wait until a test calls :meth:`EmbeddedExecutor.run_due` with a later time.
@@ -132,11 +134,20 @@ class EmbeddedExecutor:
             close_old_connections()
 
     def _schedule_periodic(self) -> None:
-        """Run ``CELERY_BEAT_SCHEDULE`` entries whose schedule is a number of seconds or a timedelta."""
+        """Run ``CELERY_BEAT_SCHEDULE`` entries whose schedule is a number of seconds or a timedelta
+        (crontab entries need ``celery beat`` and are skipped here, with a warning)."""
         now = clock.now()
         for name, entry in getattr(settings, "CELERY_BEAT_SCHEDULE", {}).items():
             every = entry["schedule"]
-            every = every if isinstance(every, dt.timedelta) else dt.timedelta(seconds=float(every))
+            if isinstance(every, int | float):
+                every = dt.timedelta(seconds=every)
+            if not isinstance(every, dt.timedelta):
+                if name not in self._periodic_next:
+                    log.warning(
+                        "periodic task %s has a %s schedule: run celery beat for it", name, type(every).__name__
+                    )
+                    self._periodic_next[name] = dt.datetime.max.replace(tzinfo=dt.UTC)
+                continue
             due = self._periodic_next.setdefault(name, now + every)
             if due <= now:
                 self._periodic_next[name] = now + every

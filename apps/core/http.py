@@ -22,6 +22,15 @@ def accept_request_id(raw: str | None) -> str:
     return new_request_id()
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def user_agent(request) -> str:
+    """The caller's User-Agent, as stored (audit entries, sessions): control characters removed
+    (PostgreSQL refuses NUL in text) and at most 400 characters."""
+    return _CONTROL_RE.sub("", request.META.get("HTTP_USER_AGENT", ""))[:400]
+
+
 def client_ip(request) -> str:
     """The caller's address, trusting exactly PLAZA_TRUSTED_PROXY_HOPS X-Forwarded-For entries."""
     remote = request.META.get("REMOTE_ADDR", "") or ""

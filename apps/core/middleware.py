@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from apps.core import context
-from apps.core.http import accept_request_id, client_ip
+from apps.core.http import accept_request_id, client_ip, user_agent
 
 
 class RequestIdMiddleware:
@@ -17,7 +17,7 @@ class RequestIdMiddleware:
             context.RequestContext(
                 request_id=request_id,
                 ip=client_ip(request),
-                user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
+                user_agent=user_agent(request),
             )
         )
         try:

@@ -33,10 +33,12 @@ from apps.orgs.schemas import (
     WorkspaceOut,
     WorkspaceUpdateIn,
 )
+from apps.orgs.policy import authorize
 from apps.orgs.selectors import (
     get_object_for_principal,
     get_org_for_principal,
     invitations_of,
+    leave_or_remove,
     members_of,
     orgs_for_principal,
     tokens_of,
@@ -148,7 +150,8 @@ def update_member(request: HttpRequest, org_id: str, member_id: str, payload: Me
 @router.delete("/orgs/{org_id}/members/{member_id}", response={204: None}, summary="Remove a member")
 def remove_member(request: HttpRequest, org_id: str, member_id: str):
     org = get_org_for_principal(request.auth, org_id, "member.view")
-    membership = get_object_for_principal(request.auth, Membership, org, member_id, "member.remove", members_of(org))
+    membership = get_object_for_principal(request.auth, Membership, org, member_id, "member.view", members_of(org))
+    authorize(request.auth, leave_or_remove(request.auth, membership), membership)
     services.member_remove(principal=request.auth, membership=membership)
     return Status(204, None)
 

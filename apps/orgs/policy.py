@@ -5,7 +5,7 @@ A decision combines, in order:
    resource does not exist for them (:class:`NotFound`, never 403).
 2. **Attribute conditions (ABAC)** — the organisation's security policy: IP allowlist, MFA
    required for people, maximum session age.
-3. **Token scopes** — a bearer token may only do what its scopes name.
+3. **Token scopes** — a bearer token may only do what its scopes name (``x:write`` includes ``x:read``).
 4. **Roles (RBAC)** — the member's (or service account's) role must grant the action; where it
    does not, a django-guardian object permission on the workspace may (see ``OBJECT_GRANTS``).
 """
@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 from apps.core import clock
 from apps.core.errors import NotFound, PermissionDenied, Unauthenticated
-from apps.orgs.models import Membership, Organization, Role, ServiceAccount, Workspace
+from guardian.core import ObjectPermissionChecker
+
+from apps.orgs.models import ApiToken, Membership, Organization, Role, ServiceAccount, Workspace
 
 # action -> (token scope it needs, roles that may do it)
 _ALL = frozenset(Role.values)
@@ -35,10 +37,11 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "member.view": ("members:read", _ALL),
     "member.update": ("members:write", _ADMINS),
     "member.remove": ("members:write", _ADMINS),
+    "member.leave": ("members:write", _ALL),
     "invitation.view": ("members:read", _ADMINS),
     "invitation.create": ("members:write", _ADMINS),
     "invitation.revoke": ("members:write", _ADMINS),
-    "domain.view": ("domains:read", _ALL),
+    "domain.view": ("domains:read", _BUILDERS),
     "domain.create": ("domains:write", _ADMINS),
     "domain.verify": ("domains:write", _ADMINS),
     "domain.delete": ("domains:write", _ADMINS),
@@ -47,7 +50,7 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "service_account.update": ("tokens:write", _ADMINS),
     "token.view": ("tokens:read", _BUILDERS),
     "token.create": ("tokens:write", _BUILDERS),
-    "token.revoke": ("tokens:read", _BUILDERS),
+    "token.revoke": ("tokens:write", _BUILDERS),
     "audit.view": ("audit:read", _ADMINS),
 }
 
@@ -120,6 +123,36 @@ def ip_allowed(ip: str, allowlist: list[str]) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in allowlist)
 
 
+def _covers(role: str, other: str) -> bool:
+    """Whether ``role`` may do everything ``other`` may."""
+    return all(role in roles for _, roles in ACTIONS.values() if other in roles)
+
+
+# Actions on a service account's credentials: the actor's role must cover the account's role,
+# since a token acts with that role (a developer cannot mint, revoke or disable an admin's).
+_CREDENTIAL_ACTIONS = {"token.create", "token.revoke", "service_account.update"}
+
+
+def _credential_role(resource) -> str | None:
+    if isinstance(resource, ServiceAccount):
+        return resource.role
+    if isinstance(resource, ApiToken):
+        return resource.service_account.role
+    return None
+
+
+def has_scope(scopes: frozenset[str], scope: str) -> bool:
+    """A ``…:write`` scope includes its ``…:read``."""
+    return scope in scopes or (scope.endswith(":read") and scope[: -len("read")] + "write" in scopes)
+
+
+def _object_grant(user, permission: str, obj) -> bool:
+    """The user's own or group object permission, without the superuser shortcut of has_perm."""
+    checker = ObjectPermissionChecker(user)
+    codename = permission.split(".", 1)[1]
+    return codename in checker.get_user_perms(obj) or codename in checker.get_group_perms(obj)
+
+
 def check(principal: Principal, action: str, resource) -> str | None:
     """The reason ``principal`` may not do ``action`` on ``resource``, or None when allowed.
 
@@ -140,16 +173,18 @@ def check(principal: Principal, action: str, resource) -> str | None:
             if age > dt.timedelta(minutes=org.max_session_age_minutes):
                 return "session_too_old"
     scope, roles = ACTIONS[action]
-    if principal.scopes is not None and scope not in principal.scopes:
+    if principal.scopes is not None and not has_scope(principal.scopes, scope):
         return "missing_scope"
     if role in roles:
+        if action in _CREDENTIAL_ACTIONS and not _covers(role, _credential_role(resource) or role):
+            return "role_escalation"
         return None
     permission = OBJECT_GRANTS.get(action)
     if (
         permission
         and principal.kind == "user"
         and isinstance(resource, Workspace)
-        and principal.user.has_perm(permission, resource)
+        and _object_grant(principal.user, permission, resource)
     ):
         return None
     return "role"
@@ -160,6 +195,7 @@ _MESSAGES = {
     "mfa_required": "This organisation requires two-factor authentication. Enrol a device to continue.",
     "missing_scope": "This token lacks the scope '{scope}' that '{action}' needs.",
     "role": "Your role does not allow '{action}'.",
+    "role_escalation": "Your role cannot manage the credentials of a service account whose role allows more than yours.",
 }
 
 

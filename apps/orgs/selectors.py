@@ -99,3 +99,9 @@ def tokens_of(org: Organization) -> QuerySet[ApiToken]:
 
 def memberships_for_user(user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("org").order_by("org__name")
+
+
+def leave_or_remove(principal: Principal, membership: Membership) -> str:
+    """Removing yourself is leaving, which every member may do; removing others needs member.remove."""
+    own = principal.kind == "user" and membership.user_id == principal.user.pk
+    return "member.leave" if own else "member.remove"

@@ -63,9 +63,18 @@ def _clean_role(role: str, param: str = "role") -> str:
     return role
 
 
+def _clean_description(value: str | None, param: str = "description") -> str:
+    value = (value or "").strip()[:500]
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        raise ValidationFailed(f"{param} must not contain control characters.", param=param)
+    return value
+
+
 def _clean_email(email: str, param: str = "email") -> str:
     email = (email or "").strip().lower()
     try:
+        if len(email) > 254:  # the column's size (RFC 5321); PostgreSQL would refuse a longer one
+            raise DjangoValidationError("too long")
         validate_email(email)
     except DjangoValidationError:
         raise ValidationFailed("Enter a valid e-mail address.", param=param) from None
@@ -153,7 +162,7 @@ def org_policy_update(
 def workspace_create(*, org: Organization, name: str, slug: str | None = None, description: str = "") -> Workspace:
     name = _clean_name(name, "name")
     slug = _clean_slug(slug, name)
-    description = (description or "").strip()[:500]
+    description = _clean_description(description)
     with transaction.atomic():
         if Workspace.objects.filter(org=org, slug=slug).exists():
             raise Conflict("A workspace with that slug exists.", code="slug_taken", param="slug")
@@ -167,7 +176,7 @@ def workspace_update(*, workspace: Workspace, name: str | None = None, descripti
     if name is not None:
         workspace.name = _clean_name(name, "name")
     if description is not None:
-        workspace.description = description.strip()[:500]
+        workspace.description = _clean_description(description)
     with transaction.atomic():
         workspace.save(update_fields=["name", "description"])
         audit_record(
@@ -235,6 +244,18 @@ def member_remove(*, principal: Principal, membership: Membership) -> None:
             changes={"role": membership.role},
         )
         membership.delete()
+
+
+def member_add(*, org: Organization, user, role: str) -> Membership:
+    """Add ``user`` directly (seed data, provisioning); people otherwise join through invitations."""
+    role = _clean_role(role)
+    with transaction.atomic():
+        membership, created = Membership.objects.get_or_create(org=org, user=user, defaults={"role": role})
+        if created:
+            audit_record(
+                action="member.added", org_id=org.pk, target=membership, target_label=user.email, changes={"role": role}
+            )
+    return membership
 
 
 # --- invitations ---------------------------------------------------------------------------------
@@ -382,7 +403,7 @@ def service_account_create(
         sa = ServiceAccount.objects.create(
             org=org,
             name=name,
-            description=(description or "").strip()[:500],
+            description=_clean_description(description),
             role=role,
             created_by=principal.user if principal.kind == "user" else None,
         )

@@ -10,19 +10,23 @@ from django.views.decorators.http import require_POST
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlazaError, ValidationFailed
 from apps.orgs import services
 from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Role, ServiceAccount, Workspace
-from apps.orgs.policy import SCOPES, authorize
+from apps.orgs.policy import SCOPES, authorize, can
 from apps.orgs.portal import org_context, org_page
 from apps.orgs.selectors import (
     get_object_for_principal,
     invitations_of,
+    leave_or_remove,
     members_of,
     memberships_for_user,
     tokens_of,
 )
 
 
-def _form_error(exc: PlazaError) -> dict:
-    return {"field": exc.param or "__all__", "message": exc.message}
+def _form_error(exc: PlazaError, fields: tuple[str, ...] = ()) -> dict:
+    """The error for a template: next to one of the page's ``fields`` (``ip_allowlist[2]`` counts as
+    ``ip_allowlist``), else at the top of the form, so the message is always shown."""
+    field = (exc.param or "").split("[", 1)[0]
+    return {"field": field if field in fields else "__all__", "message": exc.message}
 
 
 def home(request):
@@ -50,7 +54,7 @@ def org_create(request):
         try:
             org = services.org_create(user=request.user, name=values["name"], slug=values["slug"] or None)
         except (ValidationFailed, Conflict) as exc:
-            error = _form_error(exc)
+            error = _form_error(exc, ("name", "slug"))
         else:
             messages.success(request, f"Created {org.name}. You are its owner.")
             return redirect("org_overview", org_id=org.pk)
@@ -82,7 +86,7 @@ def org_overview(request, org, principal):
                 raise ValidationFailed("Unknown action.")
             return redirect("org_overview", org_id=org.pk)
         except (ValidationFailed, Conflict, NotFound) as exc:
-            error = _form_error(exc)
+            error = _form_error(exc, ("name",) if op == "rename" else ())
     workspaces = Workspace.objects.filter(org=org)
     return render(
         request,
@@ -113,7 +117,7 @@ def org_members(request, org, principal):
             messages.success(request, f"Invitation sent to {invitation.email}.")
             return redirect("org_members", org_id=org.pk)
         except (ValidationFailed, Conflict) as exc:
-            error = _form_error(exc)
+            error = _form_error(exc, ("email",))
             invited = request.POST.get("email", "")
     ctx = org_context(
         request, org, principal, members=members_of(org), roles=Role.choices, error=error, invited=invited
@@ -151,7 +155,17 @@ def member_update(request, org, principal, member_id: str):
 @require_POST
 @org_page("member.view")
 def member_remove(request, org, principal, member_id: str):
-    membership = get_object_for_principal(principal, Membership, org, member_id, "member.remove", members_of(org))
+    membership = get_object_for_principal(principal, Membership, org, member_id, "member.view", members_of(org))
+    action = leave_or_remove(principal, membership)
+    authorize(principal, action, membership)
+    if action == "member.leave":
+        try:
+            services.member_remove(principal=principal, membership=membership)
+        except Conflict as exc:
+            messages.error(request, exc.message)
+            return redirect("org_members", org_id=org.pk)
+        messages.success(request, f"You left {org.name}.")
+        return redirect("home")
     return _mutation(
         request,
         org,
@@ -204,7 +218,7 @@ def org_domains(request, org, principal):
             messages.success(request, f"Added {domain.name}. Publish the TXT record below, then verify.")
             return redirect("org_domains", org_id=org.pk)
         except (ValidationFailed, Conflict) as exc:
-            error = _form_error(exc)
+            error = _form_error(exc, ("name",))
     ctx = org_context(request, org, principal, domains=Domain.objects.filter(org=org), error=error)
     return render(request, "orgs/domains.html", ctx, status=400 if error else 200)
 
@@ -276,12 +290,16 @@ def org_tokens(request, org, principal):
             else:
                 raise ValidationFailed("Unknown action.")
         except (ValidationFailed, Conflict, NotFound) as exc:
-            error = _form_error(exc)
+            error = _form_error(exc, ("name",) if op == "service_account_create" else ())
+    service_accounts = list(ServiceAccount.objects.filter(org=org))
+    for sa in service_accounts:
+        sa.org = org  # the policy engine reads sa.org; this avoids one query per account
+        sa.can_manage = can(principal, "token.create", sa)
     ctx = org_context(
         request,
         org,
         principal,
-        service_accounts=ServiceAccount.objects.filter(org=org),
+        service_accounts=service_accounts,
         tokens=tokens_of(org).order_by("-id"),
         scopes=SCOPES,
         roles=Role.choices,
@@ -291,12 +309,22 @@ def org_tokens(request, org, principal):
     return render(request, "orgs/tokens.html", ctx, status=400 if error else 200)
 
 
+def _whole_number(value: str) -> int | None:
+    """A non-negative whole number typed into a form (ASCII digits only: ``"²".isdigit()`` is true
+    but ``int("²")`` fails), or None. Absurdly long numbers are capped, not converted: they are out
+    of every range anyway, and ``int()`` refuses more than 4300 digits."""
+    if not (value.isascii() and value.isdigit()):
+        return None
+    return int(value) if len(value) <= 18 else 10**18
+
+
 def _parse_days(value: str) -> int | None:
     if value == "never":
         return None
-    if value.isdigit():
-        return int(value)
-    raise ValidationFailed("Choose an expiry.", param="expires_in_days")
+    days = _whole_number(value)
+    if days is None:
+        raise ValidationFailed("Choose an expiry.", param="expires_in_days")
+    return days
 
 
 @org_page("org.view")
@@ -306,19 +334,20 @@ def org_security(request, org, principal):
         try:
             get_org(principal, org, "org.policy.update")
             age = request.POST.get("max_session_age_minutes", "").strip()
-            if age and not age.isdigit():
+            minutes = _whole_number(age) if age else None
+            if age and minutes is None:
                 raise ValidationFailed("Enter a whole number of minutes.", param="max_session_age_minutes")
             allowlist = [line.strip() for line in request.POST.get("ip_allowlist", "").splitlines() if line.strip()]
             services.org_policy_update(
                 principal=principal,
                 org=org,
                 require_mfa=request.POST.get("require_mfa") == "on",
-                max_session_age_minutes=int(age) if age else None,
+                max_session_age_minutes=minutes,
                 ip_allowlist=allowlist,
             )
             messages.success(request, "Security policy saved.")
             return redirect("org_security", org_id=org.pk)
         except ValidationFailed as exc:
-            error = _form_error(exc)
+            error = _form_error(exc, ("require_mfa", "max_session_age_minutes", "ip_allowlist"))
     ctx = org_context(request, org, principal, error=error, client_ip=principal.ip)
     return render(request, "orgs/security.html", ctx, status=400 if error else 200)

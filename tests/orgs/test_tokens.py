@@ -73,3 +73,21 @@ def test_last_used_is_recorded(acme, api_for):
     api = api_for(acme.org)
     api.call("GET", "me")
     assert ApiToken.objects.get(org=acme.org).last_used_at is not None
+
+
+def test_a_developer_cannot_revoke_or_mint_credentials_of_an_admin_account(acme, api_for, login_client):
+    api_for(acme.org, role="admin")
+    admin_token = ApiToken.objects.get(org=acme.org, service_account__role="admin")
+    dev = login_client(acme.user("developer"))
+    res = dev.delete(f"/api/v1/orgs/{acme.org.pk}/tokens/{admin_token.pk}")
+    assert res.status_code == 403 and res.json()["error"]["code"] == "role_escalation"
+    res = dev.post(
+        f"/api/v1/orgs/{acme.org.pk}/service-accounts/{admin_token.service_account_id}/tokens",
+        {"name": "x", "scopes": ["org:read"]},
+        content_type="application/json",
+    )
+    assert res.status_code == 403 and res.json()["error"]["code"] == "role_escalation"
+    # the developer still manages developer-role accounts
+    api_for(acme.org, role="developer")
+    dev_token = ApiToken.objects.get(org=acme.org, service_account__role="developer")
+    assert dev.delete(f"/api/v1/orgs/{acme.org.pk}/tokens/{dev_token.pk}").status_code == 200

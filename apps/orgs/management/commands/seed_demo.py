@@ -12,7 +12,7 @@ from apps.audit.models import AuditEvent
 from apps.core import context
 from apps.core.crypto import secret_hash
 from apps.orgs import services
-from apps.orgs.models import ApiToken, Membership, Organization, Role, ServiceAccount
+from apps.orgs.models import ApiToken, Organization, Role, ServiceAccount
 from apps.orgs.policy import SCOPES, Principal
 
 DEMO_PASSWORD = "plaza-demo-password"
@@ -58,7 +58,7 @@ class Command(BaseCommand):
         users = []
         for role in Role.values:
             user = owner if role == Role.OWNER else self._user(f"{role}@{slug}.example", f"{name} {role.title()}")
-            Membership.objects.get_or_create(org=org, user=user, defaults={"role": role})
+            services.member_add(org=org, user=user, role=role)
             users.append((role, user.email))
         sa = ServiceAccount.objects.filter(org=org, name="demo-automation").first()
         principal = Principal(kind="user", user=owner, mfa_verified=True)

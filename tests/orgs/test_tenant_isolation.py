@@ -1,0 +1,314 @@
+"""Tenants cannot see each other: another organisation's ids are 404 (never 403, which would
+confirm they exist), and nothing in the other organisation changes.
+
+The API cases run over the endpoint table of ``test_authorization``, so every endpoint is covered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from urllib.parse import quote
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from apps.accounts.models import UserSession
+from apps.core import clock
+from apps.core.crypto import secret_hash
+from apps.core.ids import new_id
+from apps.orgs.models import ApiToken, Role, ServiceAccount
+from tests.conftest import ApiClient, issue_token
+from tests.orgs.test_authorization import (
+    ENDPOINTS,
+    KINDS,
+    assert_error,
+    make_targets,
+    own_session_id,
+    session_client,
+    snapshot,
+)
+
+ORG_ENDPOINTS = [e for e in ENDPOINTS if e.org_scoped]
+OBJECT_ENDPOINTS = [e for e in ORG_ENDPOINTS if len(e.placeholders) > 1]
+
+
+@pytest.fixture(autouse=True)
+def _static_dns(settings):
+    settings.PLAZA_DNS_RESOLVER = "apps.orgs.dns.StaticResolver"
+
+
+def owner_client(kind: str, tenant, api_for) -> ApiClient:
+    """The most privileged caller a tenant has: its owner, signed in or holding an owner token."""
+    if kind == "session":
+        return session_client(tenant.owner)
+    return api_for(tenant.org, role=Role.OWNER)
+
+
+# --- the API: another tenant's ids ----------------------------------------------------------------
+@pytest.mark.parametrize("endpoint", ORG_ENDPOINTS, ids=[e.id for e in ORG_ENDPOINTS])
+@pytest.mark.parametrize("kind", KINDS)
+def test_another_organisations_ids_are_not_found(acme, globex, api_for, kind, endpoint):
+    # given acme's owner, and one of each object in globex
+    theirs = make_targets(globex)
+    client = owner_client(kind, acme, api_for)
+    before = snapshot(globex.org)
+    # when the owner calls the endpoint with globex's organisation and object ids
+    res = client.call(endpoint.method, endpoint.url(theirs.ids()), endpoint.body)
+    # then globex does not exist for them, and nothing in it changed
+    assert_error(res, 404, "not_found")
+    assert snapshot(globex.org) == before
+
+
+@pytest.mark.parametrize("endpoint", OBJECT_ENDPOINTS, ids=[e.id for e in OBJECT_ENDPOINTS])
+@pytest.mark.parametrize("kind", KINDS)
+def test_another_organisations_objects_are_not_found_under_your_own(acme, globex, api_for, kind, endpoint):
+    # given acme's owner, and globex's objects
+    mine, theirs = make_targets(acme), make_targets(globex)
+    client = owner_client(kind, acme, api_for)
+    before = snapshot(globex.org)
+    # when the owner names acme as the organisation but globex's object
+    res = client.call(endpoint.method, endpoint.url(theirs.ids(org_id=mine.org.pk)), endpoint.body)
+    # then the object does not exist for them
+    assert_error(res, 404, "not_found")
+    assert snapshot(globex.org) == before
+
+
+@pytest.mark.parametrize("endpoint", ORG_ENDPOINTS, ids=[e.id for e in ORG_ENDPOINTS])
+def test_another_organisations_token_cannot_reach_yours(acme, globex, api_for, endpoint):
+    # given globex's owner token, and acme's objects
+    mine = make_targets(acme)
+    theirs = api_for(globex.org, role=Role.OWNER)
+    before = snapshot(acme.org)
+    # when it calls the endpoint with acme's ids
+    res = theirs.call(endpoint.method, endpoint.url(mine.ids()), endpoint.body)
+    # then acme does not exist for it, and nothing in acme changed
+    assert_error(res, 404, "not_found")
+    assert snapshot(acme.org) == before
+
+
+def test_another_persons_session_is_not_found(acme, globex):
+    theirs = make_targets(globex)
+    res = session_client(acme.owner).call("DELETE", f"me/sessions/{theirs.session.pk}")
+    assert_error(res, 404, "not_found")
+    assert UserSession.objects.get(pk=theirs.session.pk).ended_at is None
+
+
+def test_lists_show_only_your_own_organisation(acme, globex, api_for):
+    make_targets(acme)
+    make_targets(globex)
+    for client in (session_client(acme.owner), api_for(acme.org, role=Role.OWNER)):
+        orgs = client.call("GET", "orgs").json()["data"]
+        assert [o["id"] for o in orgs] == [acme.org.pk]
+        tokens = client.call("GET", f"orgs/{acme.org.pk}/tokens").json()["data"]
+        acme_tokens = set(ApiToken.objects.filter(org=acme.org).values_list("pk", flat=True))
+        assert tokens and {t["id"] for t in tokens} <= acme_tokens
+
+
+# --- the API: ids that are not ids ----------------------------------------------------------------
+# A real id of another kind of object, for each placeholder (a user id where a membership id goes…).
+_OTHER_KIND = {
+    "org_id": lambda t: t.workspace.pk,
+    "workspace_id": lambda t: t.domain.pk,
+    "member_id": lambda t: t.member.user.pk,
+    "invitation_id": lambda t: t.member.pk,
+    "domain_id": lambda t: t.workspace.pk,
+    "service_account_id": lambda t: t.token.pk,
+    "token_id": lambda t: t.service_account.pk,
+    "session_id": lambda t: t.member.pk,
+}
+BAD_IDS = ["garbage", "too_short", "lowercase", "unknown", "other_kind", "injection"]
+
+
+def bad_id(variant: str, placeholder: str, real: str, targets) -> str:
+    return {
+        "garbage": lambda: "not-an-id",
+        "too_short": lambda: real[:-1],
+        "lowercase": lambda: real.lower(),
+        "unknown": lambda: new_id(real.split("_")[0]),  # well formed, right prefix, no such row
+        "other_kind": lambda: _OTHER_KIND[placeholder](targets),
+        "injection": lambda: quote(f"{real}' OR '1'='1", safe=""),
+    }[variant]()
+
+
+def _malformed_cases():
+    for endpoint in ENDPOINTS:
+        for placeholder in endpoint.placeholders:
+            # the org id is checked differently for people and for tokens; object ids alike
+            kinds = KINDS if placeholder == "org_id" else ["session"]
+            for kind in kinds:
+                for variant in BAD_IDS:
+                    case_id = f"{kind}-{endpoint.id}-{placeholder}-{variant}"
+                    yield pytest.param(endpoint, placeholder, variant, kind, id=case_id)
+
+
+@pytest.mark.parametrize(("endpoint", "placeholder", "variant", "kind"), list(_malformed_cases()))
+def test_malformed_and_mistyped_ids_are_not_found(acme, api_for, endpoint, placeholder, variant, kind):
+    # given acme's owner and acme's own objects
+    mine = make_targets(acme)
+    client = owner_client(kind, acme, api_for)
+    ids = mine.ids()
+    if endpoint.id.startswith("DELETE /me/sessions"):
+        ids["session_id"] = own_session_id(client)
+    ids[placeholder] = bad_id(variant, placeholder, ids[placeholder], mine)
+    before = snapshot(acme.org)
+    # when one id in the path is broken
+    res = client.call(endpoint.method, endpoint.url(ids), endpoint.body)
+    # then it names nothing
+    assert_error(res, 404)
+    assert snapshot(acme.org) == before
+
+
+# --- the API: credentials that no longer work ------------------------------------------------------
+def _spoil(token_state: str, org) -> ApiClient:
+    if token_state == "anonymous":
+        return ApiClient()
+    if token_state == "unknown":
+        return ApiClient("plz_" + secrets.token_urlsafe(30))
+    raw = issue_token(org, role=Role.OWNER)
+    token = ApiToken.objects.get(token_hash=secret_hash(raw))
+    if token_state == "revoked":
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=clock.now())
+    elif token_state == "expired":
+        ApiToken.objects.filter(pk=token.pk).update(expires_at=clock.now() - dt.timedelta(seconds=1))
+    elif token_state == "disabled_account":
+        ServiceAccount.objects.filter(pk=token.service_account_id).update(disabled_at=clock.now())
+    return ApiClient(raw)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.id for e in ENDPOINTS])
+@pytest.mark.parametrize("token_state", ["revoked", "expired", "disabled_account", "unknown", "anonymous"])
+def test_unusable_credentials_are_unauthenticated_everywhere(acme, token_state, endpoint):
+    # given an owner token of acme that has been revoked or has expired (or no usable credential)
+    mine = make_targets(acme)
+    client = _spoil(token_state, acme.org)
+    before = snapshot(acme.org)
+    # when it calls the endpoint
+    res = client.call(endpoint.method, endpoint.url(mine.ids()), endpoint.body)
+    # then it is not authenticated, and nothing changed
+    assert_error(res, 401, "unauthenticated")
+    assert res["WWW-Authenticate"].startswith("Bearer")
+    assert snapshot(acme.org) == before
+
+
+# --- the portal -----------------------------------------------------------------------------------
+PORTAL_PAGES = ["org_overview", "org_members", "org_domains", "org_tokens", "org_security", "org_audit"]
+PORTAL_ACTIONS = {
+    "member_update": "member_id",
+    "member_remove": "member_id",
+    "invitation_revoke": "invitation_id",
+    "domain_verify": "domain_id",
+    "domain_remove": "domain_id",
+}
+# Forms posted to each page, as the page would post them.
+PAGE_FORMS = {
+    "org_overview": {"op": "rename", "name": "Taken over"},
+    "org_members": {"email": "mole@example.com", "role": "owner"},
+    "org_domains": {"name": "mole.example"},
+    "org_tokens": {"op": "service_account_create", "name": "mole", "role": "owner"},
+    "org_security": {"max_session_age_minutes": "5", "ip_allowlist": "10.0.0.0/8"},
+    "org_audit": {},
+}
+
+
+def _org_url_names() -> set[str]:
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and "<str:org_id>" in prefix + str(p.pattern):
+                yield p.name
+
+    return set(walk(get_resolver().url_patterns))
+
+
+def _portal_url(name: str, ids: dict) -> str:
+    kwargs = {"org_id": ids["org_id"]}
+    if name in PORTAL_ACTIONS:
+        kwargs[PORTAL_ACTIONS[name]] = ids[PORTAL_ACTIONS[name]]
+    return reverse(name, kwargs=kwargs)
+
+
+def assert_not_found_page(res):
+    assert res.status_code == 404, res.status_code
+    assert "errors/404.html" in [t.name for t in res.templates]
+
+
+def test_portal_tables_cover_every_organisation_page():
+    assert _org_url_names() == set(PORTAL_PAGES) | set(PORTAL_ACTIONS)
+
+
+@pytest.mark.parametrize("name", PORTAL_PAGES)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_portal_pages_of_another_organisation_are_not_found(acme, globex, name, method):
+    # given alice, acme's owner
+    theirs = make_targets(globex)
+    alice = session_client(acme.owner)
+    before = snapshot(globex.org)
+    # when she opens (or posts a form to) a page of globex
+    url = _portal_url(name, theirs.ids())
+    res = alice.get(url) if method == "GET" else alice.post(url, PAGE_FORMS[name])
+    # then it does not exist for her
+    assert_not_found_page(res)
+    assert snapshot(globex.org) == before
+
+
+@pytest.mark.parametrize("name", list(PORTAL_ACTIONS))
+@pytest.mark.parametrize("org", ["theirs", "mine"])
+def test_portal_actions_on_another_organisations_objects_are_not_found(acme, globex, name, org):
+    # given alice, and globex's objects
+    mine, theirs = make_targets(acme), make_targets(globex)
+    alice = session_client(acme.owner)
+    before = snapshot(globex.org)
+    # when she acts on a globex object, under globex's id or under acme's
+    ids = theirs.ids() if org == "theirs" else theirs.ids(org_id=mine.org.pk)
+    res = alice.post(_portal_url(name, ids), {"role": "member"})
+    # then it does not exist for her, and globex is unchanged
+    assert_not_found_page(res)
+    assert snapshot(globex.org) == before
+
+
+@pytest.mark.parametrize(
+    ("page", "form"),
+    [
+        ("org_overview", lambda t: {"op": "workspace_delete", "workspace": t.workspace.pk}),
+        ("org_tokens", lambda t: {"op": "service_account_disable", "service_account": t.service_account.pk}),
+        ("org_tokens", lambda t: {"op": "token_revoke", "token": t.token.pk}),
+        (
+            "org_tokens",
+            lambda t: {
+                "op": "token_create",
+                "service_account": t.service_account.pk,
+                "token_name": "mole",
+                "scopes": ["org:read"],
+                "expires_in_days": "7",
+            },
+        ),
+    ],
+    ids=["workspace_delete", "service_account_disable", "token_revoke", "token_create"],
+)
+def test_portal_forms_naming_another_organisations_objects_change_nothing(acme, globex, page, form):
+    # given alice on one of acme's pages
+    mine, theirs = make_targets(acme), make_targets(globex)
+    alice = session_client(acme.owner)
+    before = snapshot(globex.org)
+    # when the form names a globex object
+    res = alice.post(reverse(page, kwargs={"org_id": mine.org.pk}), form(theirs))
+    # then the page reports no such object, and globex is unchanged
+    assert res.status_code == 400, res.status_code
+    assert snapshot(globex.org) == before
+
+
+@pytest.mark.parametrize("name", PORTAL_PAGES)
+@pytest.mark.parametrize("org_id", ["not-an-id", "org_123", "unknown", "workspace_id"])
+def test_portal_pages_with_malformed_organisation_ids_are_not_found(acme, name, org_id):
+    mine = make_targets(acme)
+    value = {"unknown": new_id("org"), "workspace_id": mine.workspace.pk}.get(org_id, org_id)
+    res = session_client(acme.owner).get(reverse(name, kwargs={"org_id": value}))
+    assert_not_found_page(res)
+
+
+def test_the_org_switcher_does_not_switch_to_another_organisation(acme, globex):
+    res = session_client(acme.owner).get(reverse("org_switch"), {"org": globex.org.pk})
+    assert res.status_code == 302
+    assert globex.org.pk not in res["Location"]

@@ -1,0 +1,214 @@
+"""No N+1 queries: every list endpoint and every portal page runs as many SQL queries with 20
+items as with 2.
+
+Each case names what to grow; ``assert_constant_queries`` warms the request up once (the first
+request after signing in writes the session's last-seen time, a token's first use is recorded, the
+MFA page makes its pending device), then counts the queries with a few items and with many.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from apps.accounts.models import UserSession
+from apps.audit.services import audit_record
+from apps.core import clock
+from apps.core.crypto import secret_hash
+from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Role, ServiceAccount, Workspace
+from tests.conftest import ApiClient
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+SMALL, LARGE = 2, 20
+
+
+def assert_constant_queries(request: Callable, grow: Callable[[int], None], *, marker: str, expect_status: int = 200):
+    """``request()`` runs the same number of queries with SMALL and with LARGE items (``grow(n)``
+    adds n items, named ``{marker}-{i}``); on failure, print both counts and the queries run."""
+    grow(SMALL)
+    request()  # warm-up: one-off writes of a first request
+    with CaptureQueriesContext(connection) as few:
+        res = request()
+    assert res.status_code == expect_status, res.status_code
+    grow(LARGE - SMALL)
+    with CaptureQueriesContext(connection) as many:
+        res = request()
+    assert res.status_code == expect_status, res.status_code
+    if expect_status == 200:
+        assert f"{marker}-{LARGE - 1}".encode() in res.content, "the list does not show the items added"
+    if len(few) != len(many):
+        listing = "\n".join(f"  {q['sql']}" for q in many.captured_queries)
+        pytest.fail(
+            f"{len(few)} queries with {SMALL} items, {len(many)} with {LARGE}: N+1?\nqueries with {LARGE}:\n{listing}",
+            pytrace=False,
+        )
+
+
+# --- growing each kind of list --------------------------------------------------------------------
+@dataclass
+class Grower:
+    """Adds ``n`` more items of one kind to ``org`` (for ``user``), numbering them across calls."""
+
+    org: object
+    user: object
+    add_one: Callable
+    made: int = 0
+
+    def __call__(self, n: int) -> None:
+        for _ in range(n):
+            self.add_one(self, f"item-{self.made}")
+            self.made += 1
+
+
+def add_workspace(g, name):
+    Workspace.objects.create(org=g.org, name=name, slug=name)
+
+
+def add_member(g, name):
+    MembershipFactory(org=g.org, role=Role.DEVELOPER, user=UserFactory(email=f"{name}@example.com", name=name))
+
+
+def add_invitation(g, name):
+    inviter = UserFactory(email=f"inviter-{name}@example.com")  # a different inviter each time
+    Invitation.objects.create(
+        org=g.org,
+        email=f"{name}@example.com",
+        invited_by=inviter,
+        token_hash=secret_hash(secrets.token_hex(16)),
+        expires_at=clock.now() + dt.timedelta(days=7),
+    )
+
+
+def add_member_and_invitation(g, name):
+    add_member(g, name)
+    add_invitation(g, name)
+
+
+def add_domain(g, name):
+    Domain.objects.create(org=g.org, name=f"{name}.example", verification_token=secrets.token_hex(16))
+
+
+def add_service_account(g, name):
+    ServiceAccount.objects.create(org=g.org, name=name, role=Role.DEVELOPER, created_by=g.user)
+
+
+def add_token(g, name):
+    """A token of its own service account, so a per-row account lookup would show."""
+    sa = ServiceAccount.objects.create(org=g.org, name=f"{name}-account", role=Role.DEVELOPER)
+    ApiToken.objects.create(
+        org=g.org,
+        service_account=sa,
+        name=name,
+        token_hash=secret_hash(secrets.token_hex(16)),
+        last_four="abcd",
+        scopes=["org:read"],
+        created_by=g.user,
+    )
+
+
+def add_audit_event(g, name):
+    audit_record(action="workspace.updated", org_id=g.org.pk, target_type="workspace", target_label=name)
+
+
+def add_session(g, name):
+    UserSession.objects.create(user=g.user, session_key=secrets.token_hex(16), user_agent=name, ip="10.0.0.1")
+
+
+def add_org(g, name):
+    """Another organisation the user belongs to: the org list, and the portal's org switcher."""
+    MembershipFactory(org=OrganizationFactory(name=name, slug=name), user=g.user, role=Role.MEMBER)
+
+
+def both(first, second):
+    def add(g, name):
+        first(g, name)
+        second(g, name)
+
+    return add
+
+
+# --- the API --------------------------------------------------------------------------------------
+API_LISTS = {
+    # path (after /api/v1/orgs/{org}) -> what to grow, and whether a token can list it
+    "orgs": (add_org, False),
+    "workspaces": (add_workspace, True),
+    "members": (add_member, True),
+    "invitations": (add_invitation, True),
+    "domains": (add_domain, True),
+    "service-accounts": (add_service_account, True),
+    "tokens": (add_token, True),
+    "audit-events": (add_audit_event, True),
+    "me/sessions": (add_session, False),
+}
+API_CASES = [
+    pytest.param(name, kind, id=f"{kind}-{name}")
+    for name, (_, token_ok) in API_LISTS.items()
+    for kind in (["session", "token"] if token_ok else ["session"])
+]
+
+
+@pytest.mark.parametrize(("name", "kind"), API_CASES)
+def test_api_list_runs_a_fixed_number_of_queries(acme, api_for, name, kind):
+    # given acme's owner, signed in or holding an owner token
+    if kind == "session":
+        client = ApiClient()
+        client.force_login(acme.owner)
+    else:
+        client = api_for(acme.org, role=Role.OWNER)
+    add_one, _ = API_LISTS[name]
+    path = name if name in ("orgs", "me/sessions") else f"orgs/{acme.org.pk}/{name}"
+    # then listing 20 items costs what listing 2 does
+    assert_constant_queries(
+        lambda: client.call("GET", path, {"limit": 100}),
+        Grower(acme.org, acme.owner, add_one),
+        marker="item",
+    )
+
+
+# --- the portal -----------------------------------------------------------------------------------
+PORTAL_PAGES = {
+    # page -> what grows on it (every page also shows the org switcher, which grows too)
+    "org_overview": add_workspace,
+    "org_members": add_member_and_invitation,
+    "org_domains": add_domain,
+    "org_tokens": both(add_service_account, add_token),
+    "org_security": None,
+    "org_audit": add_audit_event,
+    "sessions": add_session,
+    "mfa_settings": None,
+    "home": None,
+}
+
+
+@pytest.mark.parametrize("page", list(PORTAL_PAGES))
+def test_portal_page_runs_a_fixed_number_of_queries(acme, page):
+    # given alice, acme's owner, signed in
+    client = ApiClient()
+    client.force_login(acme.owner)
+    url = reverse(page, kwargs={"org_id": acme.org.pk}) if page.startswith("org_") else reverse(page)
+    add_one = both(PORTAL_PAGES[page], add_org) if PORTAL_PAGES[page] else add_org
+    # then the page costs as much with 20 items (and 20 more organisations) as with 2
+    assert_constant_queries(
+        lambda: client.get(url),
+        Grower(acme.org, acme.owner, add_one),
+        marker="item",
+        expect_status=302 if page == "home" else 200,
+    )
+
+
+def test_home_redirects_to_the_first_organisation(acme):
+    # (the page above only redirects; make sure it still does once there are many organisations)
+    client = ApiClient()
+    client.force_login(acme.owner)
+    Grower(acme.org, acme.owner, add_org)(LARGE)
+    res = client.get("/")
+    assert res.status_code == 302
+    first = Membership.objects.filter(user=acme.owner).order_by("org__name").first()
+    assert res["Location"].endswith(f"/orgs/{first.org_id}/")
