@@ -12,6 +12,7 @@ from apps.core.api import CURSOR_QUERY, LIMIT_QUERY, Page, paginate
 from apps.core.errors import PermissionDenied
 from apps.orgs import services
 from apps.orgs.models import ApiToken, Domain, Invitation, Membership, ServiceAccount, Workspace
+from apps.orgs.policy import authorize
 from apps.orgs.schemas import (
     DomainCreateIn,
     DomainOut,
@@ -33,7 +34,6 @@ from apps.orgs.schemas import (
     WorkspaceOut,
     WorkspaceUpdateIn,
 )
-from apps.orgs.policy import authorize
 from apps.orgs.selectors import (
     get_object_for_principal,
     get_org_for_principal,

@@ -16,10 +16,10 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass, field
 
-from apps.core import clock
-from apps.core.errors import NotFound, PermissionDenied, Unauthenticated
 from guardian.core import ObjectPermissionChecker
 
+from apps.core import clock
+from apps.core.errors import NotFound, PermissionDenied, Unauthenticated
 from apps.orgs.models import ApiToken, Membership, Organization, Role, ServiceAccount, Workspace
 
 # action -> (token scope it needs, roles that may do it)

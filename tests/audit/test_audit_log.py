@@ -75,8 +75,13 @@ def test_orm_refuses_to_change_or_delete_entries(chain):
 
 def test_api_changes_are_audited_with_actor_ip_agent_and_request_id(acme, api_for):
     api = api_for(acme.org)
-    res = api.call("POST", f"orgs/{acme.org.pk}/workspaces", {"name": "Research"}, HTTP_USER_AGENT="curl/8",
-                   HTTP_X_REQUEST_ID="req-test-0000001")
+    res = api.call(
+        "POST",
+        f"orgs/{acme.org.pk}/workspaces",
+        {"name": "Research"},
+        HTTP_USER_AGENT="curl/8",
+        HTTP_X_REQUEST_ID="req-test-0000001",
+    )
     assert res.status_code == 201
     entry = AuditEvent.objects.get(org_id=acme.org.pk, action="workspace.created")
     assert entry.actor_type == "service_account"
@@ -110,7 +115,9 @@ def test_list_filters_and_pages(chain, acme, api_for):
     api = api_for(acme.org)
     first = api.call("GET", f"orgs/{acme.org.pk}/audit-events?action=test.&limit=2").json()
     assert [e["action"] for e in first["data"]] == ["test.event4", "test.event3"]
-    second = api.call("GET", f"orgs/{acme.org.pk}/audit-events?action=test.&limit=2&cursor={first['next_cursor']}").json()
+    second = api.call(
+        "GET", f"orgs/{acme.org.pk}/audit-events?action=test.&limit=2&cursor={first['next_cursor']}"
+    ).json()
     assert [e["action"] for e in second["data"]] == ["test.event2", "test.event1"]
     only = api.call("GET", f"orgs/{acme.org.pk}/audit-events?action=test.event3").json()["data"]
     assert len(only) == 1

@@ -40,8 +40,13 @@ def test_readyz_fails_when_the_database_is_unreachable(client, monkeypatch):
 
 def test_readyz_fails_for_a_real_unreachable_database(tmp_path):
     # a separate process pointed at a PostgreSQL port where nothing listens
-    env = {**os.environ, "PLAZA_ENV": "development", "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
-           "PLAZA_DATA_DIR": str(tmp_path), "DEBUG": "false"}
+    env = {
+        **os.environ,
+        "PLAZA_ENV": "development",
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
+        "PLAZA_DATA_DIR": str(tmp_path),
+        "DEBUG": "false",
+    }
     env.pop("CELERY_BROKER_URL", None)
     env.pop("REDIS_URL", None)
     code = (
@@ -50,8 +55,9 @@ def test_readyz_fails_for_a_real_unreachable_database(tmp_path):
         "r = Client().get('/readyz');"
         "print(r.status_code, json.dumps(r.json()))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.stdout.startswith("503 "), out.stdout + out.stderr
 
 
@@ -66,17 +72,35 @@ def test_readyz_fails_for_a_real_unreachable_database(tmp_path):
 def test_production_mode_refuses_unsafe_settings(overrides, message, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS", "DEBUG")}
     env.update({"PLAZA_ENV": "production", "PLAZA_DATA_DIR": str(tmp_path), **overrides})
-    out = subprocess.run([sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=env, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode != 0
     assert "Refusing to start in production mode" in out.stderr and message in out.stderr
 
 
 def test_production_mode_passes_the_deploy_check(tmp_path):
-    env = {**os.environ, "PLAZA_ENV": "production", "DEBUG": "false", "ALLOWED_HOSTS": "plaza.example.com",
-           "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2, "PLAZA_DATA_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                         cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "PLAZA_ENV": "production",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "plaza.example.com",
+        "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2,
+        "PLAZA_DATA_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from django.core import mail
 from django.test import Client
 
@@ -22,8 +21,9 @@ def _on_commit(django_capture_on_commit_callbacks):
 def _invite(client, org, email, role="member"):
     """Invitation mails go out after commit: run those callbacks as the request's transaction ends."""
     with _capture(execute=True):
-        return client.post(f"/api/v1/orgs/{org.pk}/invitations", {"email": email, "role": role},
-                           content_type="application/json")
+        return client.post(
+            f"/api/v1/orgs/{org.pk}/invitations", {"email": email, "role": role}, content_type="application/json"
+        )
 
 
 def test_invitation_is_mailed_and_accepted_by_its_recipient(acme, alice, login_client):
@@ -60,15 +60,18 @@ def test_admins_cannot_grant_or_touch_the_owner_role(acme, login_client):
     admin = login_client(acme.user("admin"))
     assert _invite(admin, acme.org, "boss@example.com", "owner").status_code == 403
     owner_membership = Membership.objects.get(org=acme.org, role=Role.OWNER)
-    res = admin.patch(f"/api/v1/orgs/{acme.org.pk}/members/{owner_membership.pk}", {"role": "member"},
-                      content_type="application/json")
+    res = admin.patch(
+        f"/api/v1/orgs/{acme.org.pk}/members/{owner_membership.pk}", {"role": "member"}, content_type="application/json"
+    )
     assert res.status_code == 403 and res.json()["error"]["code"] == "owner_only"
 
 
 def test_the_last_owner_cannot_leave_or_be_demoted(acme, alice, login_client):
     client = login_client(alice)
     mine = Membership.objects.get(org=acme.org, user=alice)
-    res = client.patch(f"/api/v1/orgs/{acme.org.pk}/members/{mine.pk}", {"role": "admin"}, content_type="application/json")
+    res = client.patch(
+        f"/api/v1/orgs/{acme.org.pk}/members/{mine.pk}", {"role": "admin"}, content_type="application/json"
+    )
     assert res.status_code == 409 and res.json()["error"]["code"] == "last_owner"
     assert client.delete(f"/api/v1/orgs/{acme.org.pk}/members/{mine.pk}").status_code == 409
 

@@ -10,9 +10,9 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import assign_perm
 
+from apps.core.errors import NotFound, PermissionDenied
 from apps.orgs.models import Workspace
 from apps.orgs.policy import Principal, authorize, check
-from apps.core.errors import NotFound, PermissionDenied
 
 
 def test_ip_allowlist_applies_to_tokens_and_people(acme, api_for, login_client, alice):
