@@ -195,7 +195,7 @@ _MESSAGES = {
     "mfa_required": "This organisation requires two-factor authentication. Enrol a device to continue.",
     "missing_scope": "This token lacks the scope '{scope}' that '{action}' needs.",
     "role": "Your role does not allow '{action}'.",
-    "role_escalation": "Your role cannot manage the credentials of a service account whose role allows more than yours.",
+    "role_escalation": "Your role cannot manage credentials of a service account whose role allows more than yours.",
 }
 
 
