@@ -189,3 +189,13 @@ def test_password_reset_sends_a_mail_without_revealing_accounts(alice):
     client.post("/accounts/password/reset/", {"email": "nobody@example.com"})
     assert any(alice.email in m.to for m in mail.outbox)
     assert all("nobody@example.com" not in m.to or "account" in m.body.lower() for m in mail.outbox)
+
+
+@pytest.mark.django_db
+def test_code_prompt_does_not_claim_you_are_signed_in(alice, password):
+    TOTPDevice.objects.create(user=alice, name="authenticator", confirmed=True)
+    client = Client()
+    res = client.post("/accounts/login/", {"login": alice.email, "password": password}, follow=True)
+    assert res.redirect_chain[-1][0].startswith("/accounts/mfa/verify/")
+    assert b"Enter your code" in res.content
+    assert b"Successfully signed in" not in res.content
