@@ -165,3 +165,16 @@ def user_sessions_end_others(*, user: User, keep_session_key: str | None) -> int
         user_session_end(session=session)
         count += 1
     return count
+
+
+def user_sessions_sweep() -> int:
+    """Mark tracked sessions ended when the session store no longer holds them (expired or
+    cleared), so the sessions list shows only live ones. Returns how many were closed."""
+    closed = 0
+    now = clock.now()
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()  # what `manage.py clearsessions` does
+    for session in UserSession.objects.filter(ended_at__isnull=True).only("pk", "session_key").iterator():
+        if not _session_store(session.session_key).exists(session.session_key):
+            UserSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=now)
+            closed += 1
+    return closed

@@ -199,3 +199,20 @@ def test_code_prompt_does_not_claim_you_are_signed_in(alice, password):
     assert res.redirect_chain[-1][0].startswith("/accounts/mfa/verify/")
     assert b"Enter your code" in res.content
     assert b"Successfully signed in" not in res.content
+
+
+@pytest.mark.django_db
+def test_sweep_closes_sessions_that_expired_on_their_own(alice, password):
+    from django.contrib.sessions.models import Session
+
+    from apps.accounts.tasks import sweep_sessions
+    from apps.core import clock
+
+    live, stale = Client(), Client()
+    for c in (live, stale):
+        c.post("/accounts/login/", {"login": alice.email, "password": password})
+    Session.objects.filter(session_key=stale.session.session_key).update(expire_date=clock.now())
+    sweep_sessions.delay()  # runs inline on the test executor
+    open_sessions = UserSession.objects.filter(user=alice, ended_at__isnull=True)
+    assert list(open_sessions.values_list("session_key", flat=True)) == [live.session.session_key]
+    assert [s["id"] for s in live.get("/api/v1/me/sessions").json()["data"]] == [open_sessions.get().pk]

@@ -135,3 +135,13 @@ def test_portal_viewer_filters_with_htmx(chain, acme, alice, login_client):
 
 def test_members_cannot_read_the_audit_log(acme, bob, login_client):
     assert login_client(bob).get(f"/orgs/{acme.org.pk}/audit/").status_code == 403
+
+
+def test_portal_export_link_downloads_with_the_session(chain, acme, alice, login_client):
+    client = login_client(alice)
+    page = client.get(f"/orgs/{acme.org.pk}/audit/?action=test.event2").content.decode()
+    href = page.split('class="button secondary" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    res = client.get(href)
+    assert res.status_code == 200
+    lines = b"".join(res.streaming_content).decode().splitlines()
+    assert len(lines) == 1 and '"test.event2"' in lines[0]

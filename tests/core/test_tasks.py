@@ -124,3 +124,25 @@ def test_real_worker_honours_retry_countdown(tmp_path):
             output = ""
         if worker.returncode not in (0, -15, None):
             print(output[-2000:])
+
+
+def test_embedded_executor_runs_the_beat_schedule(settings, monkeypatch):
+    from apps.core.executor import EmbeddedExecutor
+
+    key = f"ping-{uuid.uuid4()}"
+    settings.CELERY_BEAT_SCHEDULE = {
+        "ping": {"task": "core.selftest_ping", "schedule": 60, "kwargs": {"key": key, "fail_times": 0}},
+        "cron": {"task": "core.selftest_ping", "schedule": object(), "kwargs": {"key": key}},  # needs celery beat
+    }
+    beat = EmbeddedExecutor(manual=True)
+    start = clock.now()
+    beat._schedule_periodic()
+    assert cache.get(key) is None  # first run one interval after start
+    monkeypatch.setattr(clock, "now", lambda: start + dt.timedelta(seconds=61))
+    beat._schedule_periodic()
+    assert len(cache.get(key)) == 1
+    beat._schedule_periodic()
+    assert len(cache.get(key)) == 1  # not again until the next interval
+    monkeypatch.setattr(clock, "now", lambda: start + dt.timedelta(seconds=122))
+    beat._schedule_periodic()
+    assert len(cache.get(key)) == 2
