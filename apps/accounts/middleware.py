@@ -49,6 +49,9 @@ class MFARequiredMiddleware:
             and not request.path.startswith(self._open_prefixes)
             and not user.is_verified()
         ):
+            if not user.has_mfa():  # turned off from another session since this one signed in
+                request.session["plaza_mfa"] = False
+                return self.get_response(request)
             if request.path.startswith("/api/"):
                 return JsonResponse(
                     {

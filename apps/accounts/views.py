@@ -84,8 +84,6 @@ def mfa_verify(request):
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         next_url = "/"
-    if request.session.get("plaza_mfa") and not request.user.has_mfa():
-        request.session["plaza_mfa"] = False  # turned off from another session since this one began
     if request.user.is_verified() or not request.session.get("plaza_mfa"):
         return redirect(next_url)
     error, status = None, 200

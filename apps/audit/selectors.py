@@ -41,7 +41,7 @@ def audit_event_as_dict(event: AuditEvent) -> dict:
         "id": event.id,
         "org_id": event.org_id,
         "seq": event.seq,
-        "created_at": event.created_at.isoformat(),
+        "created_at": event.created_at.isoformat(timespec="microseconds"),
         "actor": {"type": event.actor_type, "id": event.actor_id, "label": event.actor_label},
         "action": event.action,
         "target": {"type": event.target_type, "id": event.target_id, "label": event.target_label},

@@ -447,6 +447,7 @@ def token_create(
     name: str,
     scopes: list[str],
     expires_in_days: int | None = 90,
+    secret: str | None = None,
 ) -> tuple[ApiToken, str]:
     """Issue a token; returns it and the secret, which is shown once and never stored."""
     name = _clean_name(name, "name")
@@ -457,7 +458,9 @@ def token_create(
         raise PermissionDenied("A token cannot issue a token with scopes it does not hold.", code="scope_escalation")
     if expires_in_days is not None and not (1 <= expires_in_days <= MAX_TOKEN_DAYS):
         raise ValidationFailed(f"expires_in_days must be between 1 and {MAX_TOKEN_DAYS}.", param="expires_in_days")
-    raw = new_secret(TOKEN_PREFIX, 30)
+    raw = secret or new_secret(TOKEN_PREFIX, 30)
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) < 32:
+        raise ValidationFailed("A token secret starts with plz_ and has at least 32 characters.", param="secret")
     with transaction.atomic():
         token = ApiToken.objects.create(
             org_id=service_account.org_id,

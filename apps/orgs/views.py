@@ -295,12 +295,16 @@ def org_tokens(request, org, principal):
     for sa in service_accounts:
         sa.org = org  # the policy engine reads sa.org; this avoids one query per account
         sa.can_manage = can(principal, "token.create", sa)
+    tokens = list(tokens_of(org).order_by("-id"))
+    for token in tokens:
+        token.org = org
+        token.can_revoke = can(principal, "token.revoke", token)
     ctx = org_context(
         request,
         org,
         principal,
         service_accounts=service_accounts,
-        tokens=tokens_of(org).order_by("-id"),
+        tokens=tokens,
         scopes=SCOPES,
         roles=Role.choices,
         error=error,

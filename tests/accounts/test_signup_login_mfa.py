@@ -216,3 +216,13 @@ def test_sweep_closes_sessions_that_expired_on_their_own(alice, password):
     open_sessions = UserSession.objects.filter(user=alice, ended_at__isnull=True)
     assert list(open_sessions.values_list("session_key", flat=True)) == [live.session.session_key]
     assert [s["id"] for s in live.get("/api/v1/me/sessions").json()["data"]] == [open_sessions.get().pk]
+
+
+@pytest.mark.django_db
+def test_turning_mfa_off_elsewhere_releases_a_half_signed_in_session(alice, password):
+    TOTPDevice.objects.create(user=alice, name="authenticator", confirmed=True)
+    waiting = Client()
+    waiting.post("/accounts/login/", {"login": alice.email, "password": password})
+    assert waiting.get("/api/v1/me").status_code == 401
+    TOTPDevice.objects.filter(user=alice).delete()  # as mfa_disable does from another session
+    assert waiting.get("/api/v1/me").status_code == 200

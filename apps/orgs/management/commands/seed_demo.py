@@ -9,6 +9,7 @@ from django.db import transaction
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
+from apps.audit.services import audit_record
 from apps.core import context
 from apps.core.crypto import secret_hash
 from apps.orgs import services
@@ -72,18 +73,16 @@ class Command(BaseCommand):
             )
         secret = demo_token_secret(slug)
         if not ApiToken.objects.filter(token_hash=secret_hash(secret)).exists():
-            token, _ = services.token_create(
+            # A stable demo secret, so every run prints a working token.
+            services.token_create(
                 principal=principal,
                 service_account=sa,
                 name="demo token",
                 scopes=DEMO_TOKEN_SCOPES,
                 expires_in_days=None,
+                secret=secret,
             )
-            # Replace the random secret by the stable demo one, so every run prints a working token.
-            ApiToken.objects.filter(pk=token.pk).update(token_hash=secret_hash(secret), last_four=secret[-4:])
         if not AuditEvent.objects.filter(org_id=org.pk, action="demo.seeded").exists():
-            from apps.audit.services import audit_record
-
             audit_record(action="demo.seeded", org_id=org.pk, target=org)
         return org, users, secret
 

@@ -1,0 +1,37 @@
+import re
+from io import StringIO
+
+from django.core.management import call_command
+
+from apps.accounts.models import User
+from apps.audit.services import audit_verify
+from apps.orgs.models import ApiToken, Membership, Organization
+from tests.conftest import ApiClient
+
+
+def _seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_is_idempotent_and_prints_working_tokens(db):
+    first, second = _seed(), _seed()
+    assert Organization.objects.count() == 2
+    assert Membership.objects.count() == 10 and User.objects.count() == 10
+    assert ApiToken.objects.count() == 2
+    tokens = re.findall(r"API token\s+(plz_\S+)", second)
+    assert tokens == re.findall(r"API token\s+(plz_\S+)", first) and len(tokens) == 2
+    for token in tokens:
+        me = ApiClient(token).call("GET", "me").json()
+        assert me["kind"] == "service_account"
+        assert ApiClient(token).call("GET", f"orgs/{me['org_id']}/members").status_code == 200
+        assert ApiToken.objects.get(org_id=me["org_id"]).last_four == token[-4:]
+    assert "plaza-demo-password" in second and "http://" in second
+    assert audit_verify().ok
+
+
+def test_demo_users_can_sign_in(db, client):
+    _seed()
+    res = client.post("/accounts/login/", {"login": "admin@globex.example", "password": "plaza-demo-password"})
+    assert res.status_code == 302 and client.get("/api/v1/me").json()["email"] == "admin@globex.example"
