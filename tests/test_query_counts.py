@@ -126,6 +126,14 @@ def add_org(g, name):
     MembershipFactory(org=OrganizationFactory(name=name, slug=name), user=g.user, role=Role.MEMBER)
 
 
+def add_workspace_manager(g, name):
+    """A member holding the manage_workspace grant on the org's first workspace."""
+    from guardian.shortcuts import assign_perm
+
+    member = MembershipFactory(org=g.org, role=Role.MEMBER, user=UserFactory(email=f"{name}@example.com", name=name))
+    assign_perm("orgs.manage_workspace", member.user, Workspace.objects.filter(org=g.org).order_by("pk").first())
+
+
 def both(first, second):
     def add(g, name):
         first(g, name)
@@ -146,6 +154,7 @@ API_LISTS = {
     "tokens": (add_token, True),
     "audit-events": (add_audit_event, True),
     "me/sessions": (add_session, False),
+    "workspaces/{first_workspace}/managers": (add_workspace_manager, True),
 }
 API_CASES = [
     pytest.param(name, kind, id=f"{kind}-{name}")
@@ -163,7 +172,12 @@ def test_api_list_runs_a_fixed_number_of_queries(acme, api_for, name, kind):
     else:
         client = api_for(acme.org, role=Role.OWNER)
     add_one, _ = API_LISTS[name]
-    path = name if name in ("orgs", "me/sessions") else f"orgs/{acme.org.pk}/{name}"
+    first_workspace = Workspace.objects.filter(org=acme.org).order_by("pk").first().pk
+    path = (
+        name
+        if name in ("orgs", "me/sessions")
+        else f"orgs/{acme.org.pk}/{name}".format(first_workspace=first_workspace)
+    )
     # then listing 20 items costs what listing 2 does
     assert_constant_queries(
         lambda: client.call("GET", path, {"limit": 100}),

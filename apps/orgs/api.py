@@ -42,6 +42,7 @@ from apps.orgs.selectors import (
     members_of,
     orgs_for_principal,
     tokens_of,
+    workspace_managers,
 )
 
 router = Router(tags=["organisations"])
@@ -123,6 +124,49 @@ def delete_workspace(request: HttpRequest, org_id: str, workspace_id: str):
     org = get_org_for_principal(request.auth, org_id, "workspace.view")
     ws = get_object_for_principal(request.auth, Workspace, org, workspace_id, "workspace.delete")
     services.workspace_delete(workspace=ws)
+    return Status(204, None)
+
+
+@router.get(
+    "/orgs/{org_id}/workspaces/{workspace_id}/managers",
+    response=Page[MemberOut],
+    summary="List members granted management of this workspace",
+)
+def list_workspace_managers(
+    request: HttpRequest, org_id: str, workspace_id: str, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY
+):
+    org = get_org_for_principal(request.auth, org_id, "workspace.view")
+    ws = get_object_for_principal(request.auth, Workspace, org, workspace_id, "workspace.view")
+    rows, next_cursor = paginate(workspace_managers(ws), limit=limit, cursor=cursor, newest_first=False)
+    return {"data": rows, "next_cursor": next_cursor}
+
+
+def _workspace_and_member(request: HttpRequest, org_id: str, workspace_id: str, member_id: str):
+    org = get_org_for_principal(request.auth, org_id, "workspace.view")
+    ws = get_object_for_principal(request.auth, Workspace, org, workspace_id, "workspace.grant")
+    membership = get_object_for_principal(request.auth, Membership, org, member_id, "member.view", members_of(org))
+    return ws, membership
+
+
+@router.put(
+    "/orgs/{org_id}/workspaces/{workspace_id}/managers/{member_id}",
+    response={204: None},
+    summary="Let a member manage this workspace whatever their role",
+)
+def grant_workspace_manager(request: HttpRequest, org_id: str, workspace_id: str, member_id: str):
+    ws, membership = _workspace_and_member(request, org_id, workspace_id, member_id)
+    services.workspace_manager_set(workspace=ws, membership=membership, manage=True)
+    return Status(204, None)
+
+
+@router.delete(
+    "/orgs/{org_id}/workspaces/{workspace_id}/managers/{member_id}",
+    response={204: None},
+    summary="Withdraw a member's management of this workspace",
+)
+def revoke_workspace_manager(request: HttpRequest, org_id: str, workspace_id: str, member_id: str):
+    ws, membership = _workspace_and_member(request, org_id, workspace_id, member_id)
+    services.workspace_manager_set(workspace=ws, membership=membership, manage=False)
     return Status(204, None)
 
 

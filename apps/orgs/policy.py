@@ -34,6 +34,7 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "workspace.create": ("org:write", _BUILDERS),
     "workspace.update": ("org:write", _ADMINS),
     "workspace.delete": ("org:write", _ADMINS),
+    "workspace.grant": ("org:write", _ADMINS),
     "member.view": ("members:read", _ALL),
     "member.update": ("members:write", _ADMINS),
     "member.remove": ("members:write", _ADMINS),

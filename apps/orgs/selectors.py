@@ -105,3 +105,16 @@ def leave_or_remove(principal: Principal, membership: Membership) -> str:
     """Removing yourself is leaving, which every member may do; removing others needs member.remove."""
     own = principal.kind == "user" and membership.user_id == principal.user.pk
     return "member.leave" if own else "member.remove"
+
+
+def workspace_managers(workspace: Workspace) -> QuerySet[Membership]:
+    """Members holding the manage_workspace object permission on ``workspace`` (directly)."""
+    from django.contrib.contenttypes.models import ContentType
+    from guardian.models import UserObjectPermission
+
+    user_ids = UserObjectPermission.objects.filter(
+        content_type=ContentType.objects.get_for_model(Workspace),
+        object_pk=str(workspace.pk),
+        permission__codename="manage_workspace",
+    ).values("user_id")
+    return members_of(workspace.org).filter(user_id__in=user_ids)

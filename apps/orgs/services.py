@@ -10,11 +10,14 @@ import re
 import secrets
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
+from guardian.models import UserObjectPermission
+from guardian.shortcuts import assign_perm, get_user_perms, remove_perm
 
 from apps.audit.services import audit_record, diff
 from apps.core import clock
@@ -188,8 +191,40 @@ def workspace_update(*, workspace: Workspace, name: str | None = None, descripti
     return workspace
 
 
+MANAGE_WORKSPACE = "orgs.manage_workspace"
+
+
+def workspace_manager_set(*, workspace: Workspace, membership: Membership, manage: bool) -> None:
+    """Grant or withdraw ``membership``'s object permission to manage this one workspace (a
+    django-guardian grant the policy engine honours for ``workspace.update`` when the role does not)."""
+    user = membership.user
+    with transaction.atomic():
+        has = MANAGE_WORKSPACE.split(".")[1] in get_user_perms(user, workspace)
+        if has == manage:
+            return
+        (assign_perm if manage else remove_perm)(MANAGE_WORKSPACE, user, workspace)
+        audit_record(
+            action="workspace.manager_granted" if manage else "workspace.manager_revoked",
+            org_id=workspace.org_id,
+            target=workspace,
+            changes={"member": membership.pk, "user": user.email},
+        )
+
+
+def _drop_workspace_grants(*, org_id: str, user=None, workspace: Workspace | None = None) -> None:
+    """Object permissions are not foreign keys: remove them with the member or the workspace."""
+    qs = UserObjectPermission.objects.filter(content_type=ContentType.objects.get_for_model(Workspace))
+    if workspace is not None:
+        qs = qs.filter(object_pk=workspace.pk)
+    else:
+        ids = [str(pk) for pk in Workspace.objects.filter(org_id=org_id).values_list("pk", flat=True)]
+        qs = qs.filter(user=user, object_pk__in=ids)
+    qs.delete()
+
+
 def workspace_delete(*, workspace: Workspace) -> None:
     with transaction.atomic():
+        _drop_workspace_grants(org_id=workspace.org_id, workspace=workspace)
         if Workspace.objects.filter(org_id=workspace.org_id).count() <= 1:
             raise Conflict("An organisation keeps at least one workspace.", code="last_workspace")
         audit_record(action="workspace.deleted", org_id=workspace.org_id, target=workspace)
@@ -236,6 +271,7 @@ def member_remove(*, principal: Principal, membership: Membership) -> None:
     with transaction.atomic():
         if membership.role == Role.OWNER and _owners_left(org.pk, membership) == 0:
             raise Conflict("The organisation needs at least one owner.", code="last_owner")
+        _drop_workspace_grants(org_id=org.pk, user=membership.user)
         audit_record(
             action="member.removed",
             org_id=org.pk,

@@ -90,6 +90,19 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", f"{ORG}/workspaces/{{workspace_id}}", ("workspace.view",)),
     Endpoint("PATCH", f"{ORG}/workspaces/{{workspace_id}}", ("workspace.view", "workspace.update"), body={"name": "W"}),
     Endpoint("DELETE", f"{ORG}/workspaces/{{workspace_id}}", ("workspace.view", "workspace.delete"), ok=204),
+    Endpoint("GET", f"{ORG}/workspaces/{{workspace_id}}/managers", ("workspace.view",)),
+    Endpoint(
+        "PUT",
+        f"{ORG}/workspaces/{{workspace_id}}/managers/{{member_id}}",
+        ("workspace.view", "workspace.grant", "member.view"),
+        ok=204,
+    ),
+    Endpoint(
+        "DELETE",
+        f"{ORG}/workspaces/{{workspace_id}}/managers/{{member_id}}",
+        ("workspace.view", "workspace.grant", "member.view"),
+        ok=204,
+    ),
     # members
     Endpoint("GET", f"{ORG}/members", ("member.view",)),
     Endpoint("GET", f"{ORG}/members/{{member_id}}", ("member.view",)),

@@ -104,3 +104,42 @@ def test_session_age_is_measured_from_sign_in(acme, alice):
     acme.org.max_session_age_minutes = 60
     fresh = Principal(kind="user", user=alice, session_started_at=dt.datetime.now(dt.UTC))
     assert check(fresh, "org.view", acme.org) is None
+
+
+def test_workspace_manager_grants_through_the_api(acme, bob, api_for, login_client):
+    admin = api_for(acme.org, role="admin")
+    ws = Workspace.objects.get(org=acme.org)
+    bob_member = acme.org.memberships.get(user=bob)
+    bob_client = login_client(bob)
+    url = f"/api/v1/orgs/{acme.org.pk}/workspaces/{ws.pk}"
+    assert bob_client.patch(url, {"name": "Mine"}, content_type="application/json").status_code == 403
+    # when an admin lets bob manage this workspace
+    assert admin.call("PUT", f"orgs/{acme.org.pk}/workspaces/{ws.pk}/managers/{bob_member.pk}").status_code == 204
+    managers = admin.call("GET", f"orgs/{acme.org.pk}/workspaces/{ws.pk}/managers").json()["data"]
+    assert [m["id"] for m in managers] == [bob_member.pk]
+    # then bob may update it (but still not delete it)
+    assert bob_client.patch(url, {"name": "Mine"}, content_type="application/json").status_code == 200
+    assert bob_client.delete(url).status_code == 403
+    # and withdrawing the grant takes it away again, audited both ways
+    assert admin.call("DELETE", f"orgs/{acme.org.pk}/workspaces/{ws.pk}/managers/{bob_member.pk}").status_code == 204
+    assert bob_client.patch(url, {"name": "Again"}, content_type="application/json").status_code == 403
+    from apps.audit.models import AuditEvent
+
+    actions = list(
+        AuditEvent.objects.filter(org_id=acme.org.pk, action__startswith="workspace.manager_")
+        .order_by("seq")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["workspace.manager_granted", "workspace.manager_revoked"]
+
+
+def test_removing_a_member_drops_their_workspace_grants(acme, bob, api_for):
+    from guardian.models import UserObjectPermission
+
+    admin = api_for(acme.org, role="admin")
+    ws = Workspace.objects.get(org=acme.org)
+    bob_member = acme.org.memberships.get(user=bob)
+    admin.call("PUT", f"orgs/{acme.org.pk}/workspaces/{ws.pk}/managers/{bob_member.pk}")
+    assert UserObjectPermission.objects.filter(user=bob).count() == 1
+    assert admin.call("DELETE", f"orgs/{acme.org.pk}/members/{bob_member.pk}").status_code == 204
+    assert UserObjectPermission.objects.filter(user=bob).count() == 0
