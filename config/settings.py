@@ -37,6 +37,9 @@ if IS_PRODUCTION:
         problems.append("DEBUG must be off")
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS must name the hosts Plaza serves")
+    elif "*" in ALLOWED_HOSTS:
+        # Any Host header would be accepted, and e-mailed links (password reset) are built from it.
+        problems.append("ALLOWED_HOSTS must name the hosts Plaza serves, not '*'")
     if problems:
         raise ImproperlyConfigured("Refusing to start in production mode: " + "; ".join(problems) + ".")
 
@@ -210,9 +213,15 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # --- e-mail ------------------------------------------------------------------------------------
+# Never the console by default in production: the mails carry password-reset, verification and
+# invitation links, which would end up in the logs.
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.locmem.EmailBackend" if IS_TEST else "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend"
+    if IS_TEST
+    else "django.core.mail.backends.smtp.EmailBackend"
+    if IS_PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
 )
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -254,6 +263,10 @@ if IS_PRODUCTION:
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host- cookies are bound to this exact host: a sibling subdomain cannot set or overwrite them
+    # (planting a known CSRF cookie would defeat the CSRF check; planting a session fixes it).
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     if env_bool("PLAZA_BEHIND_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 PLAZA_TRUSTED_PROXY_HOPS = env_int("PLAZA_TRUSTED_PROXY_HOPS", 0)

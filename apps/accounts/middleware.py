@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
 from django.http import JsonResponse
 from django.shortcuts import redirect
@@ -28,7 +29,24 @@ class SessionTrackingMiddleware:
             if sid and now - session.get("plaza_seen_at", 0) > _TOUCH_EVERY:
                 UserSession.objects.filter(pk=sid).update(last_seen_at=clock.now())
                 session["plaza_seen_at"] = now
-        return self.get_response(request)
+        key_before = request.session.session_key if hasattr(request, "session") else None
+        response = self.get_response(request)
+        self._follow_cycled_key(request, key_before)
+        return response
+
+    @staticmethod
+    def _follow_cycled_key(request, key_before: str | None) -> None:
+        """A password change cycles the session key (update_session_auth_hash): move the tracked row
+        to the new key, or the session could no longer be listed, ended or signed out with the others."""
+        session = getattr(request, "session", None)
+        key_now = session.session_key if session is not None else None
+        if not key_before or not key_now or key_now == key_before:
+            return
+        sid = session.get("plaza_session_id")
+        if sid:
+            UserSession.objects.filter(pk=sid, session_key=key_before, ended_at__isnull=True).update(
+                session_key=key_now
+            )
 
 
 class MFARequiredMiddleware:
@@ -65,5 +83,5 @@ class MFARequiredMiddleware:
                     },
                     status=401,
                 )
-            return redirect(f"{reverse('mfa_verify')}?next={request.get_full_path()}")
+            return redirect(f"{reverse('mfa_verify')}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)

@@ -1,6 +1,15 @@
 import time
 
-from allauth.account.signals import email_confirmed, user_signed_up
+from allauth.account.signals import (
+    email_added,
+    email_changed,
+    email_confirmed,
+    email_removed,
+    password_changed,
+    password_reset,
+    password_set,
+    user_signed_up,
+)
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
@@ -55,3 +64,28 @@ def on_signup(sender, request, user, **kwargs):
 @receiver(email_confirmed)
 def on_email_confirmed(sender, request, email_address, **kwargs):
     audit_record(action="user.email_verified", target=email_address.user, changes={"email": email_address.email})
+
+
+@receiver(password_changed)
+@receiver(password_set)
+@receiver(password_reset)
+def on_password_change(sender, request, user, signal, **kwargs):
+    action = {password_changed: "user.password_changed", password_set: "user.password_set"}.get(
+        signal, "user.password_reset"
+    )
+    audit_record(action=action, target=user)
+
+
+@receiver(email_added)
+@receiver(email_removed)
+def on_email_added_or_removed(sender, request, user, email_address, signal, **kwargs):
+    action = "user.email_added" if signal is email_added else "user.email_removed"
+    audit_record(action=action, target=user, changes={"email": email_address.email})
+
+
+@receiver(email_changed)
+def on_email_changed(sender, request, user, from_email_address, to_email_address, **kwargs):
+    before = from_email_address.email if from_email_address else None
+    audit_record(
+        action="user.email_changed", target=user, changes={"email": {"before": before, "after": to_email_address.email}}
+    )

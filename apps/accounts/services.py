@@ -57,6 +57,10 @@ def _check_attempts(user: User) -> None:
 
 def mfa_enroll_confirm(*, user: User, code: str) -> list[str]:
     """Confirm the pending authenticator with a first code; returns fresh backup codes."""
+    if user.has_mfa():
+        # Replacing a working authenticator must prove the current one (disable needs a code), or a
+        # hijacked session could swap in its own device and lock the owner out.
+        raise Conflict("Two-factor authentication is already on; turn it off first.", code="mfa_already_enrolled")
     _check_attempts(user)
     device = TOTPDevice.objects.filter(user=user, confirmed=False, name="authenticator").first()
     if device is None:

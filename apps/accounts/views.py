@@ -32,6 +32,9 @@ def mfa_enroll(request):
     try:
         codes = services.mfa_enroll_confirm(user=request.user, code=request.POST.get("code", ""))
     except (ValidationFailed, Conflict, RateLimited) as exc:
+        if request.user.has_mfa():
+            messages.error(request, exc.message)
+            return redirect("mfa_settings")
         device = services.totp_pending_device(user=request.user)
         return render(
             request,

@@ -9,6 +9,7 @@ import logging
 from typing import Generic, TypeVar
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, JsonResponse
 from ninja import Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -187,6 +188,15 @@ def install_exception_handlers(api) -> None:
     @api.exception_handler(Http404)
     def not_found(request, exc):
         return error_response(request, status=404, message="No such resource.")
+
+    @api.exception_handler(IntegrityError)
+    def integrity_error(request, exc: IntegrityError):
+        # A uniqueness check that lost a race against a concurrent request (two creates of one
+        # slug, domain or invitation): the database refused the duplicate, so it is a conflict.
+        log.warning(
+            "integrity error answered as 409: %s", exc, extra={"request_id": getattr(request, "request_id", "")}
+        )
+        return error_response(request, status=409, message="This conflicts with a change made at the same time.")
 
     @api.exception_handler(Exception)
     def unexpected(request, exc):

@@ -26,6 +26,7 @@ import heapq
 import itertools
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ from django.db import close_old_connections
 from apps.core import clock
 
 log = logging.getLogger(__name__)
+_LOOP_ERROR_PAUSE = 1.0  # seconds the thread waits after an error, so a persistent one cannot spin
 _inside_embedded_run: contextvars.ContextVar[bool] = contextvars.ContextVar("plaza_embedded_run", default=False)
 
 
@@ -122,16 +124,22 @@ class EmbeddedExecutor:
 
     def _loop(self) -> None:
         while True:
-            self._schedule_periodic()
-            with self._cond:
-                wait = 30.0
-                if self._heap:
-                    wait = max(0.0, min(wait, (self._heap[0].due - clock.now()).total_seconds()))
-                if wait > 0:
-                    self._cond.wait(timeout=wait)
-            close_old_connections()
-            self.run_due()
-            close_old_connections()
+            try:
+                self._schedule_periodic()
+                with self._cond:
+                    wait = 30.0
+                    if self._heap:
+                        wait = max(0.0, min(wait, (self._heap[0].due - clock.now()).total_seconds()))
+                    if wait > 0:
+                        self._cond.wait(timeout=wait)
+                close_old_connections()
+                self.run_due()
+                close_old_connections()
+            except Exception:
+                # One bad call (an unknown task name, a broken beat entry, a lost database) must not
+                # end the thread: nothing would restart it, and periodic sweeps would stop silently.
+                log.exception("embedded task executor: error in the run loop")
+                time.sleep(_LOOP_ERROR_PAUSE)
 
     def _schedule_periodic(self) -> None:
         """Run ``CELERY_BEAT_SCHEDULE`` entries whose schedule is a number of seconds or a timedelta

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
@@ -8,6 +9,8 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+log = logging.getLogger(__name__)
 
 
 @require_GET
@@ -53,5 +56,11 @@ def readyz(request):
             results[name] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
         except Exception as exc:  # any failure of a dependency means "not ready"
             ok = False
-            results[name] = {"ok": False, "error": f"{exc.__class__.__name__}: {str(exc)[:200]}"}
+            error = exc.__class__.__name__
+            if settings.IS_PRODUCTION:
+                # The probe is public: messages name internal hosts, ports and database users.
+                log.warning("readyz: %s check failed: %s", name, exc)
+            else:
+                error += f": {str(exc)[:200]}"
+            results[name] = {"ok": False, "error": error}
     return JsonResponse({"status": "ok" if ok else "unavailable", "checks": results}, status=200 if ok else 503)

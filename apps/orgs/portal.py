@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
@@ -32,6 +33,9 @@ def org_page(action: str):
             except PermissionDenied as exc:
                 return render(request, "errors/403.html", {"message": exc.message, "code": exc.code}, status=403)
             except Unauthenticated:
+                # Sign out first: the sign-in page sends a signed-in visitor straight back to
+                # ``next``, which would refuse again (a redirect loop instead of a new sign-in).
+                logout(request)
                 return redirect_to_login(request.get_full_path())
 
         return wrapper

@@ -233,7 +233,13 @@ def workspace_delete(*, workspace: Workspace) -> None:
 
 # --- members -------------------------------------------------------------------------------------
 def _owners_left(org_id: str, excluding: Membership) -> int:
-    return Membership.objects.filter(org_id=org_id, role=Role.OWNER).exclude(pk=excluding.pk).count()
+    """Owners other than ``excluding``, with every owner row locked until the caller's transaction
+    ends: two owners demoting or removing each other at once would otherwise each count the other
+    and leave none (PostgreSQL re-checks the role of a row it waited for)."""
+    owners = (
+        Membership.objects.select_for_update().filter(org_id=org_id, role=Role.OWNER).order_by("pk").values_list("pk")
+    )
+    return sum(1 for (pk,) in owners if pk != excluding.pk)
 
 
 def _guard_owner_change(principal: Principal, org: Organization, *, touching_owner: bool) -> None:
@@ -303,19 +309,41 @@ def invitation_create(*, principal: Principal, org: Organization, email: str, ro
     if Membership.objects.filter(org=org, user__email__iexact=email).exists():
         raise Conflict("That person is already a member.", code="already_member", param="email")
     raw = new_secret("inv_", 24)
+    already_invited = Conflict(
+        "An invitation to that address is still open; revoke it first.", code="already_invited", param="email"
+    )
     with transaction.atomic():
-        if Invitation.objects.filter(org=org, email=email, accepted_at__isnull=True, revoked_at__isnull=True).exists():
-            raise Conflict(
-                "An invitation to that address is still open; revoke it first.", code="already_invited", param="email"
-            )
-        invitation = Invitation.objects.create(
-            org=org,
-            email=email,
-            role=role,
-            token_hash=secret_hash(raw),
-            invited_by=principal.user if principal.kind == "user" else None,
-            expires_at=clock.now() + dt.timedelta(days=settings.PLAZA_INVITATION_TTL_DAYS),
+        previous = (
+            Invitation.objects.select_for_update()
+            .filter(org=org, email=email, accepted_at__isnull=True, revoked_at__isnull=True)
+            .first()
         )
+        if previous is not None:
+            if previous.status == "pending":
+                raise already_invited
+            # An expired invitation still holds the one open slot per address and can no longer be
+            # revoked (it is not pending): close it here, or the address could never be invited again.
+            previous.revoked_at = clock.now()
+            previous.save(update_fields=["revoked_at"])
+            audit_record(
+                action="invitation.revoked",
+                org_id=org.pk,
+                target=previous,
+                target_label=email,
+                changes={"reason": "expired"},
+            )
+        try:
+            with transaction.atomic():
+                invitation = Invitation.objects.create(
+                    org=org,
+                    email=email,
+                    role=role,
+                    token_hash=secret_hash(raw),
+                    invited_by=principal.user if principal.kind == "user" else None,
+                    expires_at=clock.now() + dt.timedelta(days=settings.PLAZA_INVITATION_TTL_DAYS),
+                )
+        except IntegrityError:  # a concurrent invitation to the same address won the race
+            raise already_invited from None
         audit_record(
             action="invitation.created", org_id=org.pk, target=invitation, target_label=email, changes={"role": role}
         )
@@ -333,9 +361,12 @@ def invitation_create(*, principal: Principal, org: Organization, email: str, ro
 
 
 def invitation_revoke(*, invitation: Invitation) -> Invitation:
-    if invitation.status != "pending":
-        raise Conflict(f"The invitation is {invitation.status}.", code=f"invitation_{invitation.status}")
     with transaction.atomic():
+        # Re-read under a lock: an acceptance running at the same moment must not also succeed.
+        locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        invitation.accepted_at, invitation.revoked_at = locked.accepted_at, locked.revoked_at
+        if invitation.status != "pending":
+            raise Conflict(f"The invitation is {invitation.status}.", code=f"invitation_{invitation.status}")
         invitation.revoked_at = clock.now()
         invitation.save(update_fields=["revoked_at"])
         audit_record(
@@ -344,8 +375,11 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
     return invitation
 
 
-def invitation_by_token(raw: str) -> Invitation:
-    invitation = Invitation.objects.select_related("org").filter(token_hash=secret_hash(raw or "")).first()
+def invitation_by_token(raw: str, *, lock: bool = False) -> Invitation:
+    qs = Invitation.objects.select_related("org")
+    if lock:  # inside the caller's transaction: a concurrent revoke or acceptance waits for it
+        qs = qs.select_for_update(of=("self",))
+    invitation = qs.filter(token_hash=secret_hash(raw or "")).first()
     if invitation is None:
         raise NotFound("This invitation link is not valid.")
     return invitation
@@ -354,7 +388,7 @@ def invitation_by_token(raw: str) -> Invitation:
 def invitation_accept(*, user, raw_token: str) -> Membership:
     """Join the organisation. The invitation must be pending and addressed to ``user``'s e-mail."""
     with transaction.atomic():
-        invitation = invitation_by_token(raw_token)
+        invitation = invitation_by_token(raw_token, lock=True)
         if invitation.status != "pending":
             raise Conflict(f"This invitation is {invitation.status}.", code=f"invitation_{invitation.status}")
         if invitation.email.lower() != user.email.lower():
