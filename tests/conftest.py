@@ -110,7 +110,7 @@ def password() -> str:
 
 
 def issue_token(
-    org: Organization, *, role: str = Role.ADMIN, scopes: list[str] | None = None, expires_in_days: int | None = 30
+    org: Organization, *, role: str = Role.ADMIN, scopes: list[str] | None = None, expires_in_days: int | None = None
 ) -> str:
     """A fresh service account in ``org`` with one token; returns the secret."""
     sa = ServiceAccount.objects.create(org=org, name=f"robot-{role}", role=role)

@@ -7,6 +7,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 
@@ -15,6 +16,7 @@ from apps.accounts.models import UserSession
 from apps.core.errors import Conflict, RateLimited, ValidationFailed
 
 
+@never_cache
 @login_required
 def mfa_settings(request):
     user = request.user
@@ -26,6 +28,7 @@ def mfa_settings(request):
     return render(request, "accounts/mfa.html", ctx)
 
 
+@never_cache
 @require_POST
 @login_required
 def mfa_enroll(request):
@@ -54,13 +57,16 @@ def mfa_enroll(request):
     return render(request, "accounts/backup_codes.html", {"codes": codes, "first_time": True})
 
 
+@never_cache
 @require_POST
 @login_required
 def mfa_backup_codes(request):
+    """New backup codes need a current code, so a hijacked session cannot mint itself a set."""
     try:
+        services.mfa_verify(user=request.user, code=request.POST.get("code", ""))
         codes = services.mfa_backup_codes_regenerate(user=request.user)
-    except Conflict as exc:
-        messages.error(request, exc.message)
+    except (Conflict, ValidationFailed, RateLimited) as exc:
+        messages.error(request, f"No new backup codes: {exc.message}")
         return redirect("mfa_settings")
     return render(request, "accounts/backup_codes.html", {"codes": codes})
 
@@ -97,6 +103,7 @@ def mfa_verify(request):
             error, status = exc.message, 429 if isinstance(exc, RateLimited) else 400
         else:
             otp_login(request, device)
+            request.session.cycle_key()  # a new key once fully signed in (the tracked row follows it)
             return redirect(next_url)
     return render(request, "accounts/mfa_verify.html", {"error": error, "next": next_url}, status=status)
 

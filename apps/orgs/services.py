@@ -528,6 +528,15 @@ def token_create(
         raise PermissionDenied("A token cannot issue a token with scopes it does not hold.", code="scope_escalation")
     if expires_in_days is not None and not (1 <= expires_in_days <= MAX_TOKEN_DAYS):
         raise ValidationFailed(f"expires_in_days must be between 1 and {MAX_TOKEN_DAYS}.", param="expires_in_days")
+    expires_at = clock.now() + dt.timedelta(days=expires_in_days) if expires_in_days else None
+    issuer = principal.token
+    if issuer is not None and issuer.expires_at and (expires_at is None or expires_at > issuer.expires_at):
+        # A leaked token must not be able to extend its own life by minting a longer-lived one.
+        raise ValidationFailed(
+            f"A token cannot issue a token that outlives it (this one expires {issuer.expires_at:%Y-%m-%d %H:%M} UTC).",
+            param="expires_in_days",
+            code="outlives_issuer",
+        )
     raw = secret or new_secret(TOKEN_PREFIX, 30)
     if not raw.startswith(TOKEN_PREFIX) or len(raw) < 32:
         raise ValidationFailed("A token secret starts with plz_ and has at least 32 characters.", param="secret")
@@ -540,7 +549,7 @@ def token_create(
             last_four=raw[-4:],
             scopes=scopes,
             created_by=principal.user if principal.kind == "user" else None,
-            expires_at=clock.now() + dt.timedelta(days=expires_in_days) if expires_in_days else None,
+            expires_at=expires_at,
         )
         audit_record(
             action="token.created",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlazaError, ValidationFailed
@@ -244,6 +245,7 @@ def domain_remove(request, org, principal, domain_id: str):
     )
 
 
+@never_cache  # a new token's secret is shown on this page once
 @org_page("token.view")
 def org_tokens(request, org, principal):
     error, created = None, None

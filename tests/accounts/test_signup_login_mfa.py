@@ -136,7 +136,11 @@ def test_backup_codes_regenerate_replaces_old_ones(alice, login_client):
     client = login_client(alice)
     client.get("/accounts/mfa/")
     old = _enrol(client, alice)
-    res = client.post("/accounts/mfa/backup-codes/")
+    # without a current code nothing changes
+    refused = client.post("/accounts/mfa/backup-codes/", {"code": ""}, follow=True)
+    assert b"No new backup codes" in refused.content
+    res = client.post("/accounts/mfa/backup-codes/", {"code": old[0]})
+    assert res["Cache-Control"].startswith("max-age=0") and "no-store" in res["Cache-Control"]
     new = re.findall(r"<li>([a-z0-9]{8})</li>", res.content.decode())
     assert len(new) == 10 and not set(old) & set(new)
 

@@ -91,3 +91,13 @@ def test_a_developer_cannot_revoke_or_mint_credentials_of_an_admin_account(acme,
     api_for(acme.org, role="developer")
     dev_token = ApiToken.objects.get(org=acme.org, service_account__role="developer")
     assert dev.delete(f"/api/v1/orgs/{acme.org.pk}/tokens/{dev_token.pk}").status_code == 200
+
+
+def test_a_token_cannot_mint_a_token_that_outlives_it(acme, api_for):
+    api = api_for(acme.org, expires_in_days=30)
+    sa_id = api.call("GET", "me").json()["id"]
+    url = f"orgs/{acme.org.pk}/service-accounts/{sa_id}/tokens"
+    for days in (31, None):
+        res = api.call("POST", url, {"name": "longer", "scopes": ["org:read"], "expires_in_days": days})
+        assert res.status_code == 400 and res.json()["error"]["code"] == "outlives_issuer"
+    assert api.call("POST", url, {"name": "shorter", "scopes": ["org:read"], "expires_in_days": 29}).status_code == 201
