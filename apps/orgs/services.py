@@ -224,6 +224,8 @@ def _drop_workspace_grants(*, org_id: str, user=None, workspace: Workspace | Non
 
 def workspace_delete(*, workspace: Workspace) -> None:
     with transaction.atomic():
+        # Lock the organisation so two concurrent deletes cannot both see "more than one left".
+        Organization.objects.select_for_update().filter(pk=workspace.org_id).first()
         _drop_workspace_grants(org_id=workspace.org_id, workspace=workspace)
         if Workspace.objects.filter(org_id=workspace.org_id).count() <= 1:
             raise Conflict("An organisation keeps at least one workspace.", code="last_workspace")

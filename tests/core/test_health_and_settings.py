@@ -90,6 +90,7 @@ def test_production_mode_passes_the_deploy_check(tmp_path):
         "PLAZA_ENV": "production",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "plaza.example.com",
+        "PLAZA_BASE_URL": "https://plaza.example.com",
         "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2,
         "PLAZA_DATA_DIR": str(tmp_path),
     }
@@ -108,3 +109,26 @@ def test_request_id_is_echoed_when_valid_and_replaced_when_not(client):
     assert client.get("/healthz", HTTP_X_REQUEST_ID="abc-123-def-456")["X-Request-Id"] == "abc-123-def-456"
     replaced = client.get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")["X-Request-Id"]
     assert replaced.startswith("req_")
+
+
+def test_deploy_check_flags_a_plain_http_base_url_and_an_unconfigured_proxy(tmp_path):
+    env = {
+        **os.environ,
+        "PLAZA_ENV": "production",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "plaza.example.com",
+        "PLAZA_BASE_URL": "http://plaza.example.com",
+        "PLAZA_BEHIND_PROXY": "true",
+        "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2,
+        "PLAZA_DATA_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    assert "plaza.W001" in out.stderr + out.stdout and "plaza.W002" in out.stderr + out.stdout
