@@ -189,7 +189,7 @@ def test_api_list_runs_a_fixed_number_of_queries(acme, api_for, name, kind):
 # --- the portal -----------------------------------------------------------------------------------
 PORTAL_PAGES = {
     # page -> what grows on it (every page also shows the org switcher, which grows too)
-    "org_overview": add_workspace,
+    "org_overview": both(add_workspace, add_workspace_manager),
     "org_members": add_member_and_invitation,
     "org_domains": add_domain,
     "org_tokens": both(add_service_account, add_token),

@@ -118,3 +118,23 @@ def workspace_managers(workspace: Workspace) -> QuerySet[Membership]:
         permission__codename="manage_workspace",
     ).values("user_id")
     return members_of(workspace.org).filter(user_id__in=user_ids)
+
+
+def workspace_managers_by_workspace(
+    org: Organization, workspaces: list[Workspace], members: list[Membership]
+) -> dict[str, list[Membership]]:
+    """{workspace id: memberships holding manage_workspace on it}, in one query for all workspaces."""
+    from django.contrib.contenttypes.models import ContentType
+    from guardian.models import UserObjectPermission
+
+    by_user = {m.user_id: m for m in members}
+    grants = UserObjectPermission.objects.filter(
+        content_type=ContentType.objects.get_for_model(Workspace),
+        object_pk__in=[str(ws.pk) for ws in workspaces],
+        permission__codename="manage_workspace",
+    ).values_list("object_pk", "user_id")
+    result: dict[str, list[Membership]] = {}
+    for object_pk, user_id in grants:
+        if user_id in by_user:
+            result.setdefault(object_pk, []).append(by_user[user_id])
+    return result

@@ -20,6 +20,7 @@ from apps.orgs.selectors import (
     members_of,
     memberships_for_user,
     tokens_of,
+    workspace_managers_by_workspace,
 )
 
 
@@ -83,12 +84,28 @@ def org_overview(request, org, principal):
                 )
                 services.workspace_delete(workspace=ws)
                 messages.success(request, f"Workspace {ws.name} deleted.")
+            elif op in ("manager_grant", "manager_revoke"):
+                ws = get_object_for_principal(
+                    principal, Workspace, org, request.POST.get("workspace", ""), "workspace.grant"
+                )
+                membership = get_object_for_principal(
+                    principal, Membership, org, request.POST.get("member", ""), "member.view", members_of(org)
+                )
+                grant = op == "manager_grant"
+                services.workspace_manager_set(workspace=ws, membership=membership, manage=grant)
+                who = membership.user.email
+                messages.success(request, f"{who} {'may now manage' if grant else 'no longer manages'} {ws.name}.")
             else:
                 raise ValidationFailed("Unknown action.")
             return redirect("org_overview", org_id=org.pk)
         except (ValidationFailed, Conflict, NotFound) as exc:
             error = _form_error(exc, ("name",) if op == "rename" else ())
-    workspaces = Workspace.objects.filter(org=org)
+    workspaces = list(Workspace.objects.filter(org=org))
+    members = list(members_of(org))
+    managers = workspace_managers_by_workspace(org, workspaces, members)
+    for ws in workspaces:
+        ws.managers = managers.get(ws.pk, [])
+        ws.candidates = [m for m in members if m not in ws.managers and m.role not in ("owner", "admin")]
     return render(
         request,
         "orgs/overview.html",

@@ -143,3 +143,39 @@ def test_removing_a_member_drops_their_workspace_grants(acme, bob, api_for):
     assert UserObjectPermission.objects.filter(user=bob).count() == 1
     assert admin.call("DELETE", f"orgs/{acme.org.pk}/members/{bob_member.pk}").status_code == 204
     assert UserObjectPermission.objects.filter(user=bob).count() == 0
+
+
+def test_portal_grants_and_withdraws_workspace_management(acme, alice, bob, login_client):
+    client = login_client(alice)
+    ws = Workspace.objects.get(org=acme.org)
+    bob_member = acme.org.memberships.get(user=bob)
+    page = client.get(f"/orgs/{acme.org.pk}/").content.decode()
+    assert "Let manage" in page and bob.email in page
+    res = client.post(f"/orgs/{acme.org.pk}/", {"op": "manager_grant", "workspace": ws.pk, "member": bob_member.pk})
+    assert res.status_code == 302
+    bob_page = login_client(bob)
+    assert (
+        bob_page.patch(
+            f"/api/v1/orgs/{acme.org.pk}/workspaces/{ws.pk}", {"name": "Bob's"}, content_type="application/json"
+        ).status_code
+        == 200
+    )
+    assert f"Stop {bob.email} managing" in client.get(f"/orgs/{acme.org.pk}/").content.decode()
+    client.post(f"/orgs/{acme.org.pk}/", {"op": "manager_revoke", "workspace": ws.pk, "member": bob_member.pk})
+    assert (
+        bob_page.patch(
+            f"/api/v1/orgs/{acme.org.pk}/workspaces/{ws.pk}", {"name": "Again"}, content_type="application/json"
+        ).status_code
+        == 403
+    )
+
+
+def test_members_cannot_grant_workspace_management_in_the_portal(acme, bob, login_client):
+    ws = Workspace.objects.get(org=acme.org)
+    client = login_client(bob)
+    assert "Let manage" not in client.get(f"/orgs/{acme.org.pk}/").content.decode()
+    res = client.post(
+        f"/orgs/{acme.org.pk}/",
+        {"op": "manager_grant", "workspace": ws.pk, "member": acme.org.memberships.get(user=bob).pk},
+    )
+    assert res.status_code == 403
