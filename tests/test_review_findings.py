@@ -30,6 +30,7 @@ from apps.core.errors import Conflict
 from apps.orgs import services
 from apps.orgs.models import Invitation, Membership, Role, Workspace
 from apps.orgs.policy import Principal
+from apps.orgs.services import members as members_services
 from tests.factories import UserFactory
 
 postgres_only = pytest.mark.skipif(
@@ -142,7 +143,7 @@ def test_concurrent_owner_removals_keep_one_owner(acme, monkeypatch):
     second = acme.members[Role.ADMIN]
     Membership.objects.filter(org=acme.org, user=second).update(role=Role.OWNER)
     counted = threading.Barrier(2, timeout=2)
-    real_owners_left = services._owners_left
+    real_owners_left = members_services._owners_left
 
     def owners_left_then_wait(*args, **kwargs):
         left = real_owners_left(*args, **kwargs)
@@ -152,7 +153,7 @@ def test_concurrent_owner_removals_keep_one_owner(acme, monkeypatch):
             pass
         return left
 
-    monkeypatch.setattr(services, "_owners_left", owners_left_then_wait)
+    monkeypatch.setattr(members_services, "_owners_left", owners_left_then_wait)
 
     def leave(user):
         membership = Membership.objects.select_related("org", "user").get(org=acme.org, user=user)
@@ -185,7 +186,7 @@ def test_revoke_racing_an_acceptance_lets_only_one_win(acme, alice, monkeypatch)
     principal = Principal(kind="user", user=alice, mfa_verified=True)
     invitation, raw = services.invitation_create(principal=principal, org=acme.org, email=invitee.email, role="member")
     fetched, revoked = threading.Event(), threading.Event()
-    real_by_token = services.invitation_by_token
+    real_by_token = members_services.invitation_by_token
 
     def by_token_then_pause(*args, **kwargs):
         found = real_by_token(*args, **kwargs)
@@ -193,7 +194,7 @@ def test_revoke_racing_an_acceptance_lets_only_one_win(acme, alice, monkeypatch)
         revoked.wait(1.5)  # the revoke runs now, unless it has to wait for this transaction
         return found
 
-    monkeypatch.setattr(services, "invitation_by_token", by_token_then_pause)
+    monkeypatch.setattr(members_services, "invitation_by_token", by_token_then_pause)
 
     def revoke():
         fetched.wait(5)
