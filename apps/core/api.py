@@ -65,18 +65,6 @@ def error_response(
     return response
 
 
-class ErrorDetail(Schema):
-    type: str
-    code: str
-    message: str
-    param: str | None = None
-    request_id: str
-
-
-class ErrorOut(Schema):
-    error: ErrorDetail
-
-
 def _loc_to_param(loc) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie", "payload")]
     if not parts:
