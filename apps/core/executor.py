@@ -30,7 +30,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from celery import Task
+from celery.contrib.django.task import DjangoTask
 from celery.exceptions import Retry
 from celery.result import EagerResult
 from django.conf import settings
@@ -183,7 +183,7 @@ class EmbeddedExecutor:
 executor = EmbeddedExecutor(manual=settings.IS_TEST)
 
 
-class PlazaTask(Task):
+class PlazaTask(DjangoTask):
     """Base class of every Plaza task: embedded scheduling when no broker is configured."""
 
     def apply_async(

@@ -99,3 +99,52 @@ def test_org_creation_makes_the_creator_owner(alice):
     org_id = res.json()["id"]
     assert Membership.objects.get(org_id=org_id, user=alice).role == Role.OWNER
     assert client.get(f"/api/v1/orgs/{org_id}/workspaces").json()["data"][0]["slug"] == "default"
+
+
+class FlakyMailBackend:
+    """Fails the first ``failures`` sends with a connection error, then delivers to the outbox."""
+
+    failures = 0
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        if FlakyMailBackend.failures > 0:
+            FlakyMailBackend.failures -= 1
+            raise ConnectionRefusedError("mail server down")
+        mail.outbox.extend(messages)
+        return len(messages)
+
+
+def test_a_failing_mail_server_delays_the_invitation_mail_but_loses_nothing(acme, alice, login_client, settings):
+    from apps.core.executor import executor
+
+    settings.EMAIL_BACKEND = "tests.orgs.test_members_and_invitations.FlakyMailBackend"
+    FlakyMailBackend.failures = 2
+    # when the mail server refuses twice
+    res = _invite(login_client(alice), acme.org, "patient@example.com")
+    # then the invitation exists and the request succeeded; the mail waits for its retry
+    assert res.status_code == 201
+    assert not [m for m in mail.outbox if "patient@example.com" in m.to]
+    [retry] = executor.pending()
+    assert retry.task_name == "orgs.send_invitation_email" and retry.retries == 1
+    # the first retry (30 s later) fails again, the second (60 s after that) delivers
+    executor.run_due(clock.now() + dt.timedelta(seconds=31))
+    assert executor.pending()[0].retries == 2
+    executor.run_due(clock.now() + dt.timedelta(seconds=200))
+    sent = [m for m in mail.outbox if "patient@example.com" in m.to]
+    assert len(sent) == 1 and "/invitations/" in sent[0].body
+    assert executor.pending() == []
+
+
+def test_a_revoked_invitation_is_not_mailed_by_a_late_retry(acme, alice, login_client, settings):
+    from apps.core.executor import executor
+
+    settings.EMAIL_BACKEND = "tests.orgs.test_members_and_invitations.FlakyMailBackend"
+    FlakyMailBackend.failures = 1
+    client = login_client(alice)
+    inv = _invite(client, acme.org, "changed-mind@example.com").json()
+    client.delete(f"/api/v1/orgs/{acme.org.pk}/invitations/{inv['id']}")
+    executor.run_due(clock.now() + dt.timedelta(minutes=5))
+    assert not [m for m in mail.outbox if "changed-mind@example.com" in m.to]

@@ -139,17 +139,28 @@ def invitation_create(*, principal: Principal, org: Organization, email: str, ro
         audit_record(
             action="invitation.created", org_id=org.pk, target=invitation, target_label=email, changes={"role": role}
         )
-        url = f"{settings.PLAZA_BASE_URL}/invitations/{raw}/"
-        transaction.on_commit(
-            lambda: send_mail(
-                f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}You are invited to {org.name}",
-                f"{principal.label} invited you to join {org.name} on Plaza as {role}.\n\n"
-                f"Accept within {settings.PLAZA_INVITATION_TTL_DAYS} days: {url}\n",
-                None,
-                [email],
-            )
-        )
+        from apps.orgs.tasks import send_invitation_email
+
+        # After commit, through a task that retries with backoff: a slow or failing mail server
+        # neither delays the request nor loses the invitation mail.
+        send_invitation_email.delay_on_commit(invitation.pk, raw, principal.label)
     return invitation, raw
+
+
+def invitation_email_send(*, invitation: Invitation, raw_token: str, inviter: str) -> bool:
+    """Mail the acceptance link; False (nothing sent) when the invitation is no longer pending."""
+    if invitation.status != "pending":
+        return False
+    org = invitation.org
+    url = f"{settings.PLAZA_BASE_URL}/invitations/{raw_token}/"
+    send_mail(
+        f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}You are invited to {org.name}",
+        f"{inviter} invited you to join {org.name} on Plaza as {invitation.role}.\n\n"
+        f"Accept before {invitation.expires_at:%Y-%m-%d %H:%M} UTC: {url}\n",
+        None,
+        [invitation.email],
+    )
+    return True
 
 
 def invitation_revoke(*, invitation: Invitation) -> Invitation:
