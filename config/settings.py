@@ -215,7 +215,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # --- e-mail ------------------------------------------------------------------------------------
 # Never the console by default in production: the mails carry password-reset, verification and
 # invitation links, which would end up in the logs.
-EMAIL_BACKEND = env_str(
+# Mail is queued (apps/core/mail.py) and delivered by a retried task with the backend below.
+EMAIL_BACKEND = "apps.core.mail.QueuedEmailBackend"
+PLAZA_EMAIL_DELIVERY_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.locmem.EmailBackend"
     if IS_TEST

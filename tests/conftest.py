@@ -36,6 +36,13 @@ def _no_network(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _queued_mail(settings):
+    """Django's test setup swaps EMAIL_BACKEND for locmem; put Plaza's queue back in front of it, so
+    tests send mail the way production does (queued task → delivery backend, locmem in tests)."""
+    settings.EMAIL_BACKEND = "apps.core.mail.QueuedEmailBackend"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_executor():
     executor.clear()
     yield

@@ -273,7 +273,7 @@ def test_production_refuses_a_wildcard_allowed_host(tmp_path):
 
 
 def test_production_mails_by_smtp_and_uses_host_only_cookies(tmp_path):
-    out = _production("print(s.EMAIL_BACKEND, s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME)", tmp_path)
+    out = _production("print(s.PLAZA_EMAIL_DELIVERY_BACKEND, s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME)", tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["django.core.mail.backends.smtp.EmailBackend", "__Host-sessionid", "__Host-csrftoken"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 
@@ -230,3 +231,18 @@ def test_turning_mfa_off_elsewhere_releases_a_half_signed_in_session(alice, pass
     assert waiting.get("/api/v1/me").status_code == 401
     TOTPDevice.objects.filter(user=alice).delete()  # as mfa_disable does from another session
     assert waiting.get("/api/v1/me").status_code == 200
+
+
+@pytest.mark.django_db
+def test_signup_succeeds_while_the_mail_server_is_down_and_the_mail_follows(settings):
+    from apps.core import clock
+    from apps.core.executor import executor
+    from tests.orgs.test_members_and_invitations import FlakyMailBackend
+
+    settings.PLAZA_EMAIL_DELIVERY_BACKEND = "tests.orgs.test_members_and_invitations.FlakyMailBackend"
+    FlakyMailBackend.failures = 1
+    client = Client()
+    res = client.post("/accounts/signup/", {"email": "later@example.com", "password1": PASSWORD, "password2": PASSWORD})
+    assert res.status_code == 302 and mail.outbox == []
+    executor.run_due(clock.now() + dt.timedelta(seconds=31))
+    assert len(mail.outbox) == 1 and "confirm-email" in mail.outbox[0].body
