@@ -84,7 +84,8 @@ def test_production_mode_refuses_unsafe_settings(overrides, message, tmp_path):
     assert "Refusing to start in production mode" in out.stderr and message in out.stderr
 
 
-def test_production_mode_passes_the_deploy_check(tmp_path):
+def _deploy_check(tmp_path, **overrides) -> subprocess.CompletedProcess:
+    """``manage.py check --deploy`` in production mode with safe settings, changed by ``overrides``."""
     env = {
         **os.environ,
         "PLAZA_ENV": "production",
@@ -93,8 +94,9 @@ def test_production_mode_passes_the_deploy_check(tmp_path):
         "PLAZA_BASE_URL": "https://plaza.example.com",
         "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2,
         "PLAZA_DATA_DIR": str(tmp_path),
+        **overrides,
     }
-    out = subprocess.run(
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=settings.BASE_DIR,
         env=env,
@@ -102,6 +104,10 @@ def test_production_mode_passes_the_deploy_check(tmp_path):
         text=True,
         timeout=60,
     )
+
+
+def test_production_mode_passes_the_deploy_check(tmp_path):
+    out = _deploy_check(tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -112,23 +118,6 @@ def test_request_id_is_echoed_when_valid_and_replaced_when_not(client):
 
 
 def test_deploy_check_flags_a_plain_http_base_url_and_an_unconfigured_proxy(tmp_path):
-    env = {
-        **os.environ,
-        "PLAZA_ENV": "production",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "plaza.example.com",
-        "PLAZA_BASE_URL": "http://plaza.example.com",
-        "PLAZA_BEHIND_PROXY": "true",
-        "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2,
-        "PLAZA_DATA_DIR": str(tmp_path),
-    }
-    out = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = _deploy_check(tmp_path, PLAZA_BASE_URL="http://plaza.example.com", PLAZA_BEHIND_PROXY="true")
     assert out.returncode != 0
     assert "plaza.W001" in out.stderr + out.stdout and "plaza.W002" in out.stderr + out.stdout
