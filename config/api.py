@@ -5,6 +5,8 @@ from ninja import NinjaAPI
 from apps.accounts.api import router as me_router
 from apps.audit.api import router as audit_router
 from apps.core.api import PlazaParser, install_exception_handlers
+from apps.events.api import router as events_router
+from apps.extensions.api import router as extensions_router
 from apps.orgs.api import router as orgs_router
 from apps.orgs.auth import PlazaAuth
 
@@ -23,3 +25,5 @@ install_exception_handlers(api)
 api.add_router("", me_router)
 api.add_router("", orgs_router)
 api.add_router("", audit_router)
+api.add_router("", extensions_router)
+api.add_router("", events_router)

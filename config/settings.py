@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.orgs",
     "apps.audit",
+    "apps.events",
+    "apps.extensions",
 ]
 
 MIDDLEWARE = [
@@ -238,8 +240,25 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 if not IS_PRODUCTION:
     STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing directory otherwise
 STATICFILES_DIRS = [BASE_DIR / "static"]
+
+
+def _default_artifact_root() -> str:
+    if IS_TEST:  # each test process writes packages to its own scratch directory, never to var/
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="plaza-artifacts-")
+    return str(DATA_DIR / "artifacts")
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Extension packages, stored by SHA-256. Any Django storage backend works (S3 via django-storages…).
+    "artifacts": {
+        "BACKEND": env_str("PLAZA_ARTIFACT_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": env_str("PLAZA_ARTIFACT_ROOT", _default_artifact_root())}
+        if env_str("PLAZA_ARTIFACT_STORAGE", "") in ("", "django.core.files.storage.FileSystemStorage")
+        else {},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if IS_PRODUCTION
@@ -277,6 +296,18 @@ PLAZA_TRUSTED_PROXY_HOPS = env_int("PLAZA_TRUSTED_PROXY_HOPS", 0)
 PLAZA_INVITATION_TTL_DAYS = env_int("PLAZA_INVITATION_TTL_DAYS", 7)
 PLAZA_DNS_RESOLVER = env_str("PLAZA_DNS_RESOLVER", "apps.orgs.dns.DnsPythonResolver")
 PLAZA_SIGNUP_OPEN = env_bool("PLAZA_SIGNUP_OPEN", True)
+# API versions this deployment serves; a manifest's platform.api range must match one of them.
+PLAZA_API_VERSIONS = env_list("PLAZA_API_VERSIONS", ["1.0.0"])
+# base64 of the 32-byte ed25519 seed the platform countersigns certified versions with.
+# Empty: derived from SECRET_KEY (development only; `check --deploy` warns, plaza.W003).
+PLAZA_SIGNING_KEY = env_str("PLAZA_SIGNING_KEY", "")
+# After rotating PLAZA_SIGNING_KEY: the earlier public keys (base64 of 32 bytes, comma-separated),
+# still published and accepted, so existing countersignatures stay valid.
+PLAZA_SIGNING_KEYS_PREVIOUS = env_list("PLAZA_SIGNING_KEYS_PREVIOUS", [])
+# Upload limits for extension packages (bytes).
+PLAZA_PACKAGE_MAX_BYTES = env_int("PLAZA_PACKAGE_MAX_BYTES", 20 * 1024 * 1024)
+# Any request body above this is refused with 413 before it is read (uploads stream to disk otherwise).
+PLAZA_MAX_REQUEST_BYTES = env_int("PLAZA_MAX_REQUEST_BYTES", PLAZA_PACKAGE_MAX_BYTES + 1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -132,6 +132,23 @@ def issue_token(
     return raw
 
 
+class MultipartForm:
+    """A multipart body for ApiClient.call: plain fields (values may be callables, evaluated per
+    request) and files (name -> bytes, sent as fresh uploads each time)."""
+
+    def __init__(self, fields: dict, files: dict[str, bytes]):
+        self._fields, self._files = fields, files
+
+    def encode(self) -> dict:
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        out = {k: v() if callable(v) else v for k, v in self._fields.items()}
+        out.update(
+            {k: SimpleUploadedFile(f"{k}.zip", v, content_type="application/zip") for k, v in self._files.items()}
+        )
+        return out
+
+
 class ApiClient(Client):
     """A test client that speaks JSON to /api/v1/ with a bearer token."""
 
@@ -146,6 +163,8 @@ class ApiClient(Client):
         fn = getattr(self, method.lower())
         if method.upper() in ("GET", "DELETE", "HEAD"):
             return fn(url, data or {}, **extra)
+        if isinstance(data, MultipartForm):
+            return fn(url, data.encode(), **extra)
         return fn(url, data or {}, content_type="application/json", **extra)
 
 

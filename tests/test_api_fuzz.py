@@ -24,12 +24,16 @@ the way it would against a live server.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import os
 
 import pytest
 import schemathesis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core import signals
 from django.db import close_old_connections
 from django.middleware.csrf import _get_new_csrf_string
@@ -48,11 +52,15 @@ from schemathesis.specs.openapi.checks import (
 from apps.accounts.models import UserSession
 from apps.core import clock
 from apps.core.http import accept_request_id
+from apps.events.catalog_sync import sync_catalog
+from apps.extensions import services as ext_services
+from apps.extensions.signing import sign_package
 from apps.orgs import services
 from apps.orgs.models import Invitation, Membership, Role, ServiceAccount, Workspace
 from apps.orgs.policy import SCOPES, Principal
 from config.wsgi import application
 from tests.conftest import issue_token
+from tests.extensions.conftest import BASE_MANIFEST, package_bytes
 
 # Per operation. PLAZA_FUZZ_EXAMPLES=500 for a longer hunt; the default keeps the suite quick.
 MAX_EXAMPLES = int(os.environ.get("PLAZA_FUZZ_EXAMPLES", "35"))
@@ -94,8 +102,14 @@ def _targets(tenant) -> dict[str, list[str]]:
         token_hash=f"{org.slug}-fuzz".ljust(64, "0"),
         expires_at=clock.now() + dt.timedelta(days=7),
     )
+    extension, version, key = _publishing_targets(org, person)
     return {
         "org_id": [org.pk],
+        "extension_id": [extension.pk],
+        "version_id": [version.pk],
+        "key_id": [key.pk],
+        "name": ["order.created", "customer.created"],
+        "version": [1],
         # (in a stable order: ids made in the same millisecond sort randomly, and runs must repeat)
         "workspace_id": list(Workspace.objects.filter(org=org).order_by("slug").values_list("pk", flat=True)),
         "member_id": list(Membership.objects.filter(org=org).order_by("role").values_list("pk", flat=True)),
@@ -104,6 +118,26 @@ def _targets(tenant) -> dict[str, list[str]]:
         "service_account_id": [sa.pk],
         "token_id": [token.pk],
     }
+
+
+def _publishing_targets(org, person):
+    """An extension with one signed draft version, and the key that signed it."""
+    private = Ed25519PrivateKey.generate()
+    raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    key = ext_services.signing_key_register(
+        principal=person, org=org, name="fuzz", public_key=base64.b64encode(raw).decode()
+    )
+    extension = ext_services.extension_create(principal=person, org=org, name="fuzz-target")
+    doc = {**BASE_MANIFEST, "id": extension.key}
+    data = package_bytes(doc)
+    version = ext_services.version_upload(
+        principal=person,
+        extension=extension,
+        data=data,
+        signature=sign_package(private, hashlib.sha256(data).hexdigest()),
+        key_id=key.pk,
+    )
+    return extension, version, key
 
 
 def _session_caller(user) -> dict:
@@ -128,6 +162,7 @@ def world(acme, globex, wsgi_in_test_transaction) -> dict:
     ]
     # Another of Alice's sessions, to be signed out through the API (not the one calling).
     other_session = _session_caller(acme.owner)["cookies"]["sessionid"]
+    sync_catalog()
     ours, theirs = _targets(acme), _targets(globex)
     ours["session_id"] = [UserSession.objects.get(session_key=other_session).pk]
     theirs_session = _session_caller(globex.owner)["cookies"]["sessionid"]

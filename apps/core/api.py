@@ -8,9 +8,10 @@ import json
 import logging
 from typing import Generic, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import IntegrityError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -130,6 +131,7 @@ def install_exception_handlers(api) -> None:
     @api.exception_handler(PlazaError)
     def plaza_error(request, exc: PlazaError):
         headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
+        extra = {"details": exc.details} if exc.details else {}
         return error_response(
             request,
             status=exc.status,
@@ -138,6 +140,7 @@ def install_exception_handlers(api) -> None:
             message=exc.message,
             param=exc.param,
             headers=headers,
+            **extra,
         )
 
     @api.exception_handler(ValidationError)
@@ -196,6 +199,13 @@ def install_exception_handlers(api) -> None:
         )
 
 
+def _declared_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 class ApiErrorEnvelopeMiddleware:
     """Any error under /api/ that did not come from the handlers above (an unknown path, a wrong
     method, a CSRF failure) is rewritten into the same envelope."""
@@ -204,6 +214,17 @@ class ApiErrorEnvelopeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        too_big = _declared_length(request) > settings.PLAZA_MAX_REQUEST_BYTES
+        if too_big and request.path.startswith("/api/"):
+            # Refused before the body is read: multipart files are not bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
+            return error_response(
+                request,
+                status=413,
+                code="payload_too_large",
+                message=f"The request body is over {settings.PLAZA_MAX_REQUEST_BYTES} bytes.",
+            )
+        if too_big:
+            return HttpResponse("Request body too large.", status=413, content_type="text/plain")
         response = self.get_response(request)
         if (
             request.path.startswith("/api/")

@@ -11,12 +11,17 @@ class PlazaError(Exception):
     type = "invalid_request_error"
     code = "invalid_request"
 
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
+    def __init__(
+        self, message: str, *, code: str | None = None, param: str | None = None, details: list[dict] | None = None
+    ):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         self.param = param
+        # Every problem when there are several (e.g. all manifest errors at once), each a dict
+        # with at least "message" and the "param"/"path" it concerns.
+        self.details = details
 
 
 class ValidationFailed(PlazaError):

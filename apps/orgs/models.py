@@ -29,9 +29,15 @@ class Organization(models.Model):
     require_mfa = models.BooleanField(default=False)
     max_session_age_minutes = models.PositiveIntegerField(null=True, blank=True)
     ip_allowlist = models.JSONField(default=list, blank=True)
+    # The company running Plaza: its members with a builder role are platform staff (they manage
+    # the event catalog and review certification). At most one; set by `manage.py set_platform_org`.
+    is_platform = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_platform"], condition=Q(is_platform=True), name="one_platform_org")
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -53,6 +53,18 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "token.create": ("tokens:write", _BUILDERS),
     "token.revoke": ("tokens:write", _BUILDERS),
     "audit.view": ("audit:read", _ADMINS),
+    # Publishing (the organisation as a publisher).
+    "extension.view": ("extensions:read", _ALL),
+    "extension.create": ("extensions:write", _BUILDERS),
+    "extension.delete": ("extensions:write", _ADMINS),
+    "version.upload": ("extensions:write", _BUILDERS),
+    "version.submit": ("extensions:write", _BUILDERS),
+    "signing_key.view": ("signing_keys:read", _BUILDERS),
+    "signing_key.create": ("signing_keys:write", _ADMINS),
+    "signing_key.rotate": ("signing_keys:write", _ADMINS),
+    "signing_key.revoke": ("signing_keys:write", _ADMINS),
+    # Platform staff: checked against the platform organisation (Organization.is_platform).
+    "event_type.manage": ("event_types:write", _BUILDERS),
 }
 
 SCOPES: dict[str, str] = {
@@ -65,6 +77,11 @@ SCOPES: dict[str, str] = {
     "tokens:read": "List service accounts and tokens",
     "tokens:write": "Create service accounts, issue and revoke tokens",
     "audit:read": "Read and export the audit log",
+    "extensions:read": "List the organisation's extensions and their versions",
+    "extensions:write": "Create extensions, upload and submit versions",
+    "signing_keys:read": "List the organisation's package signing keys",
+    "signing_keys:write": "Register, rotate and revoke package signing keys",
+    "event_types:write": "Platform staff: register event types and schema versions",
 }
 
 # Object permissions that grant an action on one workspace to someone whose role does not.

@@ -9,7 +9,7 @@ from typing import TypeVar
 from django.db.models import Model, QuerySet
 
 from apps.core import context
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, PermissionDenied
 from apps.core.http import client_ip
 from apps.core.ids import is_valid_id
 from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Organization, ServiceAccount, Workspace
@@ -60,6 +60,18 @@ def get_org_for_principal(principal: Principal, org_id: str, action: str) -> Org
     return org
 
 
+def get_platform_org_for_principal(principal: Principal, action: str) -> Organization:
+    """The platform organisation, when ``principal`` is staff allowed to do ``action`` there.
+
+    Staff actions are on platform-wide resources that everyone may read (the event catalog), so
+    a non-member is refused with 403, not hidden with 404."""
+    org = Organization.objects.filter(is_platform=True).first()
+    if org is None or principal.role_in(org) is None:
+        raise PermissionDenied("Only platform staff may do this.", code="staff_only")
+    authorize(principal, action, org)
+    return org
+
+
 M = TypeVar("M", bound=Model)
 
 _PREFIX = {Workspace: "wsp", Membership: "mem", Invitation: "inv", Domain: "dom", ServiceAccount: "sa", ApiToken: "tok"}
@@ -74,7 +86,7 @@ def get_object_for_principal(
     queryset: QuerySet | None = None,
 ) -> M:
     """One row of ``model`` inside ``org`` (already resolved by get_org_for_principal)."""
-    if not is_valid_id(object_id, _PREFIX[model]):
+    if not is_valid_id(object_id, _PREFIX.get(model) or model._meta.pk.prefix):
         raise NotFound(f"No such {model._meta.verbose_name}.")
     qs = queryset if queryset is not None else model.objects.all()
     obj = qs.filter(org=org, pk=object_id).first()

@@ -94,6 +94,7 @@ def _deploy_check(tmp_path, **overrides) -> subprocess.CompletedProcess:
         "PLAZA_BASE_URL": "https://plaza.example.com",
         "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2,
         "PLAZA_DATA_DIR": str(tmp_path),
+        "PLAZA_SIGNING_KEY": "c2lnbmluZy1rZXktZm9yLWRlcGxveS1jaGVjay0zMmI=",
         **overrides,
     }
     return subprocess.run(
@@ -121,3 +122,9 @@ def test_deploy_check_flags_a_plain_http_base_url_and_an_unconfigured_proxy(tmp_
     out = _deploy_check(tmp_path, PLAZA_BASE_URL="http://plaza.example.com", PLAZA_BEHIND_PROXY="true")
     assert out.returncode != 0
     assert "plaza.W001" in out.stderr + out.stdout and "plaza.W002" in out.stderr + out.stdout
+
+
+def test_deploy_check_flags_a_countersigning_key_derived_from_the_secret_key(tmp_path):
+    out = _deploy_check(tmp_path, PLAZA_SIGNING_KEY="")
+    assert out.returncode != 0
+    assert "plaza.W003" in out.stderr + out.stdout

@@ -9,11 +9,14 @@ without a row fails the suite. The tenant-isolation tests reuse the table and it
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import secrets
 from dataclasses import dataclass
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.test import Client
 from guardian.shortcuts import assign_perm
 
@@ -31,8 +34,14 @@ from apps.orgs.models import (
     ServiceAccount,
     Workspace,
 )
-from apps.orgs.policy import ACTIONS, SCOPES
-from tests.conftest import ApiClient
+from apps.orgs.policy import ACTIONS, SCOPES, Principal
+from apps.events.catalog_sync import sync_catalog
+from apps.events.models import EventSchema, EventType
+from apps.extensions import services as ext_services
+from apps.extensions.models import Extension, ExtensionVersion, SigningKey
+from apps.extensions.signing import public_key_raw, sign_package
+from tests.conftest import ApiClient, MultipartForm
+from tests.extensions.conftest import BASE_MANIFEST, package_bytes
 from tests.factories import MembershipFactory, UserFactory
 
 API = "/api/v1"
@@ -49,6 +58,7 @@ class Endpoint:
     ok: int = 200
     body: dict | None = None
     users_only: bool = False  # refused to service accounts whatever their role (code users_only)
+    staff: bool = False  # platform staff only: the caller's organisation is made the platform organisation
 
     @property
     def id(self) -> str:
@@ -67,6 +77,31 @@ class Endpoint:
 
 
 ORG = f"{API}/orgs/{{org_id}}"
+
+# Publishing: a fixed key pair, so the upload row can carry a signed package.
+TARGET_PRIVATE_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+NEW_KEY = base64.b64encode(bytes(range(1, 33))).decode()
+TARGET_MANIFEST = {**BASE_MANIFEST, "id": "acme.target-ext"}
+_TARGET_PACKAGE = package_bytes(TARGET_MANIFEST)
+UPLOAD = MultipartForm(
+    {
+        "signature": sign_package(TARGET_PRIVATE_KEY, hashlib.sha256(_TARGET_PACKAGE).hexdigest()),
+        "key_id": lambda: (
+            SigningKey.objects.filter(name="target").order_by("created_at").values_list("pk", flat=True)[0]
+        ),
+    },
+    {"package": _TARGET_PACKAGE},
+)
+NEW_EVENT_TYPE = {
+    "name": "invoice.paid",
+    "description": "An invoice was paid.",
+    "schema": {"type": "object", "properties": {"invoice_id": {"type": "string"}}},
+    "examples": [{"invoice_id": "inv_1"}],
+}
+NEXT_ORDER_SCHEMA = {
+    "schema": {"type": "object", "required": ["customer_id"], "properties": {"customer_id": {"type": "string"}}},
+    "examples": [{"customer_id": "cus_1"}],
+}
 ENDPOINTS: list[Endpoint] = [
     # the caller
     Endpoint("GET", f"{API}/me"),
@@ -151,7 +186,37 @@ ENDPOINTS: list[Endpoint] = [
     # audit log
     Endpoint("GET", f"{ORG}/audit-events", ("audit.view",)),
     Endpoint("GET", f"{ORG}/audit-events/export", ("audit.view",)),
-]
+    # publishing
+    Endpoint("GET", f"{ORG}/extensions", ("extension.view",)),
+    Endpoint("POST", f"{ORG}/extensions", ("extension.create",), ok=201, body={"name": "brand-new"}),
+    Endpoint("GET", f"{ORG}/extensions/{{extension_id}}", ("extension.view",)),
+    Endpoint("DELETE", f"{ORG}/extensions/{{extension_id}}", ("extension.view", "extension.delete"), ok=204),
+    Endpoint("GET", f"{ORG}/extensions/{{extension_id}}/versions", ("extension.view",)),
+    Endpoint("POST", f"{ORG}/extensions/{{extension_id}}/versions", ("extension.view", "version.upload"), ok=201,
+             body=UPLOAD),
+    Endpoint("GET", f"{ORG}/extensions/{{extension_id}}/versions/{{version_id}}", ("extension.view",)),
+    Endpoint("POST", f"{ORG}/extensions/{{extension_id}}/versions/{{version_id}}/submit",
+             ("extension.view", "version.submit")),
+    Endpoint("GET", f"{ORG}/signing-keys", ("signing_key.view",)),
+    Endpoint("POST", f"{ORG}/signing-keys", ("signing_key.create",), ok=201, body={"name": "n", "public_key": NEW_KEY}),
+    Endpoint("GET", f"{ORG}/signing-keys/{{key_id}}", ("signing_key.view",)),
+    Endpoint("POST", f"{ORG}/signing-keys/{{key_id}}/rotate", ("signing_key.view", "signing_key.rotate"), ok=201,
+             body={"name": "n", "public_key": NEW_KEY}),
+    Endpoint("POST", f"{ORG}/signing-keys/{{key_id}}/revoke", ("signing_key.view", "signing_key.revoke"),
+             body={"reason": "test"}),
+    Endpoint("POST", f"{API}/manifests/validate", body=TARGET_MANIFEST),
+    # the event catalog (read: everyone; write: platform staff)
+    Endpoint("GET", f"{API}/event-types"),
+    Endpoint("POST", f"{API}/event-types", ("event_type.manage",), ok=201, staff=True, body=NEW_EVENT_TYPE),
+    Endpoint("GET", f"{API}/event-types/{{name}}"),
+    Endpoint("PATCH", f"{API}/event-types/{{name}}", ("event_type.manage",), staff=True, body={"description": "D."}),
+    Endpoint("GET", f"{API}/event-types/{{name}}/versions"),
+    Endpoint("POST", f"{API}/event-types/{{name}}/versions", ("event_type.manage",), ok=201, staff=True,
+             body=NEXT_ORDER_SCHEMA),
+    Endpoint("GET", f"{API}/event-types/{{name}}/versions/{{version}}"),
+    Endpoint("POST", f"{API}/event-types/{{name}}/compatibility", ("event_type.manage",), staff=True,
+             body={"schema": {"type": "object"}}),
+]  # fmt: skip
 ENDPOINT_IDS = [e.id for e in ENDPOINTS]
 
 
@@ -178,6 +243,9 @@ class Targets:
     service_account: ServiceAccount
     token: ApiToken
     session: UserSession  # a session of someone in the tenant (the callers use their own)
+    extension: Extension
+    version: ExtensionVersion
+    signing_key: SigningKey
 
     def ids(self, **overrides) -> dict:
         ids = {
@@ -189,6 +257,11 @@ class Targets:
             "service_account_id": self.service_account.pk,
             "token_id": self.token.pk,
             "session_id": self.session.pk,
+            "extension_id": self.extension.pk,
+            "version_id": self.version.pk,
+            "key_id": self.signing_key.pk,
+            "name": "customer.created",
+            "version": 1,
         }
         ids.update(overrides)
         return ids
@@ -218,7 +291,32 @@ def make_targets(tenant) -> Targets:
         scopes=["org:read"],
     )
     session = UserSession.objects.create(user=member.user, session_key=secrets.token_hex(16))
-    return Targets(org, workspace, member, invitation, domain, service_account, token, session)
+    extension, version, key = make_publishing_targets(org)
+    return Targets(org, workspace, member, invitation, domain, service_account, token, session, extension, version, key)
+
+
+def make_publishing_targets(org: Organization) -> tuple[Extension, ExtensionVersion, SigningKey]:
+    """The event catalog, and in ``org`` a signing key (TARGET_PRIVATE_KEY), the extension
+    <slug>.target-ext and its draft 0.9.0 (so the table's upload of 1.0.0 is the next version)."""
+    sync_catalog()
+    robot = Principal(kind="user", user=None, mfa_verified=True)
+    public = base64.b64encode(public_key_raw(TARGET_PRIVATE_KEY)).decode()
+    key = ext_services.signing_key_register(principal=robot, org=org, name="target", public_key=public)
+    extension = ext_services.extension_create(principal=robot, org=org, name="target-ext")
+    data = package_bytes({**TARGET_MANIFEST, "id": extension.key, "version": "0.9.0"})
+    version = ext_services.version_upload(
+        principal=robot,
+        extension=extension,
+        data=data,
+        signature=sign_package(TARGET_PRIVATE_KEY, hashlib.sha256(data).hexdigest()),
+        key_id=key.pk,
+    )
+    return extension, version, key
+
+
+def make_platform(org: Organization) -> None:
+    org.is_platform = True
+    org.save(update_fields=["is_platform"])
 
 
 def session_client(user) -> ApiClient:
@@ -247,6 +345,7 @@ _ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     409: "conflict_error",
+    413: "invalid_request_error",
 }
 
 
@@ -275,6 +374,7 @@ def assert_error(res, status: int, code: str | None = None) -> dict:
 def snapshot(org: Organization) -> dict:
     """Every row an organisation owns (token last-use times aside), to show that nothing changed."""
     token_fields = [f.name for f in ApiToken._meta.concrete_fields if f.name != "last_used_at"]
+    key_fields = [f for f in SigningKey._meta.concrete_fields if f.name != "last_used_at"]
     return {
         "org": list(Organization.objects.filter(pk=org.pk).values()),
         "workspaces": list(Workspace.objects.filter(org=org).order_by("pk").values()),
@@ -284,6 +384,12 @@ def snapshot(org: Organization) -> dict:
         "service_accounts": list(ServiceAccount.objects.filter(org=org).order_by("pk").values()),
         "tokens": list(ApiToken.objects.filter(org=org).order_by("pk").values(*token_fields)),
         "audit": list(AuditEvent.objects.filter(org_id=org.pk).order_by("seq").values_list("pk", flat=True)),
+        "extensions": list(Extension.objects.filter(org=org).order_by("pk").values()),
+        "versions": list(ExtensionVersion.objects.filter(extension__org=org).order_by("pk").values()),
+        "signing_keys": list(SigningKey.objects.filter(org=org).order_by("pk").values(*[f.name for f in key_fields])),
+        # the platform-wide catalog, which staff rows change
+        "event_types": list(EventType.objects.order_by("pk").values()),
+        "event_schemas": list(EventSchema.objects.order_by("pk").values_list("pk", flat=True)),
     }
 
 
@@ -323,6 +429,8 @@ def test_every_organisation_endpoint_names_its_actions():
 def test_role_decides_access_to_each_endpoint(acme, api_for, static_dns, kind, role, endpoint):
     # given a caller with ``role`` in acme and one of each object to act on
     targets = make_targets(acme)
+    if endpoint.staff:
+        make_platform(acme.org)
     client, own_ids = caller(kind, acme, role, api_for)
     status, code = expected_outcome(endpoint, role, kind)
     before = snapshot(acme.org)
@@ -349,6 +457,8 @@ def test_token_without_the_needed_scope_is_refused(acme, api_for, static_dns, en
     # given an owner token holding every scope except one the endpoint needs (a write scope
     # includes its read scope, so both go when the read scope is the one withheld)
     targets = make_targets(acme)
+    if endpoint.staff:
+        make_platform(acme.org)
     withheld = {scope, scope.replace(":read", ":write")}
     api = api_for(acme.org, role=Role.OWNER, scopes=[s for s in SCOPES if s not in withheld])
     before = snapshot(acme.org)

@@ -24,7 +24,8 @@ def _clean_name(value: str, param: str, max_length: int = 100) -> str:
 
 
 def _clean_slug(value: str | None, fallback: str, param: str = "slug") -> str:
-    slug = slugify(value if value else fallback)[:60].strip("-")
+    # Underscores too are refused: the slug is the publisher part of extension ids (acme.order-tagger).
+    slug = slugify(value if value else fallback).replace("_", "-")[:60].strip("-")
     if value and slug != value:
         raise ValidationFailed("slug may hold only lowercase letters, digits and hyphens.", param=param)
     if not slug:

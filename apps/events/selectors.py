@@ -1,0 +1,39 @@
+"""Reads of the event catalog. The catalog is public to every signed-in principal (publishers
+build against it); only platform staff write to it."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.core.errors import NotFound
+from apps.events.models import EventSchema, EventType
+
+
+def event_types() -> QuerySet[EventType]:
+    return EventType.objects.all()
+
+
+def get_event_type(name: str) -> EventType:
+    event_type = EventType.objects.filter(name=name).first() if isinstance(name, str) and len(name) <= 200 else None
+    if event_type is None:
+        raise NotFound("No such event type.")
+    return event_type
+
+
+def get_event_schema(name: str, version: int) -> EventSchema:
+    found = (
+        EventSchema.objects.filter(event_type__name=name, version=version).select_related("event_type").first()
+        if isinstance(name, str) and len(name) <= 200 and 0 < version < 2**31
+        else None
+    )
+    if found is None:
+        raise NotFound("No such event schema version.")
+    return found
+
+
+def latest_versions(types: list[EventType]) -> dict[str, int]:
+    """event type id -> its latest schema version, in one query."""
+    from django.db.models import Max
+
+    rows = EventSchema.objects.filter(event_type__in=types).values("event_type_id").annotate(v=Max("version"))
+    return {r["event_type_id"]: r["v"] for r in rows}

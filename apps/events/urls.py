@@ -1,0 +1,20 @@
+from django.urls import path, register_converter
+
+from apps.events import views
+
+
+class EventNameConverter:
+    regex = r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(EventNameConverter, "event_name")
+
+urlpatterns = [
+    path("schemas/events/<event_name:name>/<int:version>.json", views.event_schema, name="event-schema"),
+]

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ExtensionsConfig(AppConfig):
+    name = "apps.extensions"
+    label = "extensions"
+    default_auto_field = "django.db.models.BigAutoField"

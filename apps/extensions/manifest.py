@@ -1,0 +1,440 @@
+"""Extension manifest v1 (``extension.json``): the published JSON Schema and the full validator.
+
+Validation runs in two passes and reports **every** problem at once, each with the JSON path and
+the rule it breaks: first the JSON Schema (shapes, patterns, sizes), then the semantic rules a
+schema cannot express (a hook needs its event scope, a module named by a hook must exist, nested
+config and tool schemas must themselves be valid JSON Schemas, files must be in the package …).
+docs/manifest.md documents every field; the schema is served at /schemas/extension.v1.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import semantic_version
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from apps.core.schema_refs import external_refs, json_path
+from apps.extensions import scopes as scope_vocab
+
+SCHEMA_ID = "/schemas/extension.v1.json"
+EXTENSION_ID = r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+IDENTIFIER = r"^[a-z_][a-z0-9_]{0,63}$"  # export and tool names: what a C/Zig/AssemblyScript symbol can be
+PACKAGE_PATH = r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/-]{1,200}$"
+HTTPS_URL = r"^https://[^\s/?#]+(?:[/?#]\S*)?$"
+SEMVER_RE = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$"
+)
+
+_text = {"type": "string", "minLength": 1}
+_json_schema_object = {"type": "object", "description": "A JSON Schema (draft 2020-12)."}
+
+MANIFEST_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": SCHEMA_ID,
+    "title": "Plaza extension manifest v1",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["manifest_version", "id", "version", "name", "summary", "platform", "scopes"],
+    "properties": {
+        "$schema": {"type": "string"},
+        "manifest_version": {"const": 1},
+        "id": {
+            "type": "string",
+            "pattern": EXTENSION_ID,
+            "description": "publisher.name, lowercase; immutable and never reusable.",
+        },
+        "version": {"type": "string", "maxLength": 64, "pattern": SEMVER_RE, "description": "Semantic version."},
+        "name": {**_text, "maxLength": 60},
+        "summary": {**_text, "maxLength": 140},
+        "description": {"type": "string", "maxLength": 10000, "description": "Markdown."},
+        "icon": {
+            "type": "string",
+            "pattern": PACKAGE_PATH + r"(?<=\.png|\.svg)",
+            "description": "Path of a PNG or SVG in the package.",
+        },
+        "links": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                k: {"type": "string", "pattern": HTTPS_URL, "maxLength": 500}
+                for k in ("homepage", "documentation", "support", "privacy_policy", "terms")
+            },
+        },
+        "platform": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["api"],
+            "properties": {
+                "api": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 100,
+                    "description": "npm-style semver range of Plaza API versions, e.g. '^1.0'.",
+                }
+            },
+        },
+        "scopes": {
+            "type": "array",
+            "maxItems": 100,
+            "uniqueItems": True,
+            "items": {"type": "string", "maxLength": 300},
+        },
+        "modules": {
+            "type": "object",
+            "maxProperties": 8,
+            "propertyNames": {"pattern": IDENTIFIER},
+            "additionalProperties": {"type": "string", "pattern": PACKAGE_PATH + r"(?<=\.wasm)"},
+            "description": "Module name -> path of a .wasm file in the package.",
+        },
+        "hooks": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["event"],
+                "properties": {
+                    "event": {"type": "string", "pattern": f"^{scope_vocab.DOTTED_NAME}$", "maxLength": 200},
+                    "module": {"type": "string", "pattern": IDENTIFIER},
+                    "export": {"type": "string", "pattern": IDENTIFIER},
+                    "url": {"type": "string", "pattern": HTTPS_URL, "maxLength": 2000},
+                },
+                "oneOf": [
+                    {"required": ["module", "export"], "not": {"required": ["url"]}},
+                    {"required": ["url"], "not": {"anyOf": [{"required": ["module"]}, {"required": ["export"]}]}},
+                ],
+            },
+        },
+        "ui_slots": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["slot", "entry", "title"],
+                "properties": {
+                    "slot": {"type": "string", "pattern": f"^{scope_vocab.SLOT_NAME}$", "maxLength": 100},
+                    "entry": {"type": "string", "pattern": PACKAGE_PATH + r"(?<=\.html)"},
+                    "title": {**_text, "maxLength": 60},
+                    "height": {"type": "integer", "minimum": 40, "maximum": 2000},
+                    "permissions": {
+                        "type": "array",
+                        "uniqueItems": True,
+                        "items": {"enum": ["popups", "clipboard-write", "fullscreen"]},
+                    },
+                    "connect_src": {
+                        "type": "array",
+                        "maxItems": 20,
+                        "uniqueItems": True,
+                        "items": {"type": "string", "pattern": r"^https://[a-z0-9.-]+(?::\d{1,5})?$"},
+                    },
+                },
+            },
+        },
+        "config_schema": {
+            **_json_schema_object,
+            "description": "JSON Schema (type object) of the settings form; writeOnly properties are secrets.",
+        },
+        "tool_packs": {
+            "type": "array",
+            "maxItems": 10,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "description", "tools"],
+                "properties": {
+                    "name": {"type": "string", "pattern": IDENTIFIER},
+                    "description": {**_text, "maxLength": 500},
+                    "tools": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 50,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name", "description", "module", "export", "input_schema"],
+                            "properties": {
+                                "name": {"type": "string", "pattern": IDENTIFIER},
+                                "description": {**_text, "maxLength": 1000},
+                                "module": {"type": "string", "pattern": IDENTIFIER},
+                                "export": {"type": "string", "pattern": IDENTIFIER},
+                                "input_schema": _json_schema_object,
+                                "output_schema": _json_schema_object,
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "pricing": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["model"],
+            "properties": {
+                "model": {"enum": ["free", "paid", "freemium", "trial", "usage", "tiered"]},
+                "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                "monthly_price": {"type": "string", "pattern": r"^\d{1,7}(\.\d{1,2})?$"},
+                "trial_days": {"type": "integer", "minimum": 1, "maximum": 90},
+                "usage_unit": {**_text, "maxLength": 40},
+                "usage_price": {"type": "string", "pattern": r"^\d{1,7}(\.\d{1,6})?$"},
+            },
+        },
+    },
+}
+
+_VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@dataclass(frozen=True)
+class ManifestError:
+    path: str  # JSON path of the offending value, e.g. "$.hooks[0].event"
+    rule: str  # the JSON Schema keyword or semantic rule broken
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "rule": self.rule, "message": self.message}
+
+
+def _join(path: str, key) -> str:
+    return json_path([key], root=path)
+
+
+def _schema_errors(manifest) -> list[ManifestError]:
+    errors = []
+    for error in _VALIDATOR.iter_errors(manifest):
+        path = json_path(error.absolute_path)
+        message = error.message
+        if error.validator == "required":
+            missing = [p for p in error.validator_value if isinstance(error.instance, dict) and p not in error.instance]
+            for name in missing:
+                errors.append(ManifestError(_join(path, name), "required", f"'{name}' is required."))
+            continue
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            for name in sorted(k for k in error.instance if k not in allowed):
+                errors.append(ManifestError(_join(path, name), "additionalProperties", f"'{name}' is not a field."))
+            continue
+        if error.validator == "oneOf" and path.startswith("$.hooks") and isinstance(error.instance, dict):
+            message = _hook_shape_message(error.instance)
+        elif error.validator == "pattern":
+            message = f"{error.instance!r} does not have the required form."
+        errors.append(ManifestError(path, str(error.validator), message[:500]))
+    return errors
+
+
+def parse_version(text: str) -> semantic_version.Version:
+    """A strict semantic version (build metadata refused: it does not order versions)."""
+    if not isinstance(text, str) or "+" in text or len(text) > 64:
+        raise ValueError("Not a semantic version without build metadata (e.g. 1.2.0 or 1.3.0-beta.1).")
+    return semantic_version.Version(text)
+
+
+def parse_range(text: str) -> semantic_version.NpmSpec:
+    return semantic_version.NpmSpec(text)
+
+
+def _hook_shape_message(hook: dict) -> str:
+    has = {k for k in ("module", "export", "url") if k in hook}
+    if "url" in has and has & {"module", "export"}:
+        return "A hook runs either in the sandbox (module and export) or as a webhook (url), not both."
+    if has & {"module", "export"}:
+        missing = ({"module", "export"} - has).pop()
+        return f"A sandbox hook needs both 'module' and 'export'; '{missing}' is missing."
+    return "A hook needs either 'module' and 'export' (sandbox) or 'url' (webhook)."
+
+
+_PRICING_NEEDS = {
+    "paid": ("currency", "monthly_price"),
+    "freemium": ("currency", "monthly_price"),
+    "trial": ("currency", "monthly_price", "trial_days"),
+    "usage": ("currency", "usage_unit", "usage_price"),
+    "tiered": ("currency", "monthly_price"),
+}
+
+
+def _pricing_errors(pricing) -> list[ManifestError]:
+    if not isinstance(pricing, dict) or not isinstance(pricing.get("model"), str):
+        return []
+    model = pricing["model"]
+    missing = [f for f in _PRICING_NEEDS.get(model, ()) if f not in pricing]
+    errors = [ManifestError(f"$.pricing.{f}", "pricing_incomplete", f"A '{model}' price needs '{f}'.") for f in missing]
+    if model == "free" and set(pricing) - {"model"}:
+        errors.append(ManifestError("$.pricing", "pricing_inconsistent", "A free extension has no prices."))
+    return errors
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _semantic_errors(
+    m: dict, *, files: set[str] | None, supported_api_versions: list[str], known_event_types: set[str] | None
+) -> list[ManifestError]:
+    errors: list[ManifestError] = []
+
+    def err(path: str, rule: str, message: str) -> None:
+        errors.append(ManifestError(path, rule, message))
+
+    api_range = m.get("platform", {}).get("api") if isinstance(m.get("platform"), dict) else None
+    if isinstance(api_range, str):
+        try:
+            spec = parse_range(api_range)
+        except ValueError:
+            err("$.platform.api", "semver_range", f"{api_range!r} is not a semver range (try '^1.0').")
+        else:
+            if not any(spec.match(semantic_version.Version(v)) for v in supported_api_versions):
+                err(
+                    "$.platform.api",
+                    "platform_unsupported",
+                    f"{api_range!r} matches none of the API versions Plaza serves ({', '.join(supported_api_versions)}).",
+                )
+
+    granted: set[str] = set()
+    for i, name in enumerate(_list(m.get("scopes"))):
+        if not isinstance(name, str):
+            continue
+        try:
+            granted.add(scope_vocab.parse(name).name)
+        except scope_vocab.UnknownScope as exc:
+            err(f"$.scopes[{i}]", "scope_unknown", str(exc))
+            continue
+        if name.startswith("events:read:") and known_event_types is not None:
+            event = name.split(":", 2)[2]
+            if event not in known_event_types:
+                err(f"$.scopes[{i}]", "event_type_unknown", f"There is no event type '{event}' in the catalog.")
+
+    modules = m.get("modules") if isinstance(m.get("modules"), dict) else {}
+
+    def check_module(path: str, module) -> None:
+        if isinstance(module, str) and module not in modules:
+            err(path, "module_undeclared", f"Module '{module}' is not declared in 'modules'.")
+
+    def check_file(path: str, file) -> None:
+        if files is not None and isinstance(file, str) and file not in files:
+            err(path, "file_missing", f"The package has no file '{file}'.")
+
+    for name, file in modules.items():
+        check_file(_join("$.modules", name), file)
+    check_file("$.icon", m.get("icon"))
+
+    for i, hook in enumerate(_list(m.get("hooks"))):
+        if not isinstance(hook, dict):
+            continue
+        event = hook.get("event")
+        if isinstance(event, str) and f"events:read:{event}" not in granted:
+            err(f"$.hooks[{i}].event", "scope_missing", f"A hook on '{event}' needs the scope 'events:read:{event}'.")
+        check_module(f"$.hooks[{i}].module", hook.get("module"))
+
+    seen_slots: set[str] = set()
+    for i, widget in enumerate(_list(m.get("ui_slots"))):
+        if not isinstance(widget, dict):
+            continue
+        slot = widget.get("slot")
+        if isinstance(slot, str):
+            if f"ui:slot:{slot}" not in granted:
+                err(f"$.ui_slots[{i}].slot", "scope_missing", f"A widget in '{slot}' needs the scope 'ui:slot:{slot}'.")
+            if slot in seen_slots:
+                err(f"$.ui_slots[{i}].slot", "duplicate", f"Slot '{slot}' has more than one widget.")
+            seen_slots.add(slot)
+        check_file(f"$.ui_slots[{i}].entry", widget.get("entry"))
+        for j, origin in enumerate(_list(widget.get("connect_src"))):
+            host = origin.split("://", 1)[-1].split(":", 1)[0] if isinstance(origin, str) else ""
+            if host and f"http:fetch:{host}" not in granted:
+                err(
+                    f"$.ui_slots[{i}].connect_src[{j}]",
+                    "scope_missing",
+                    f"A widget connecting to {origin} needs the scope 'http:fetch:{host}', so admins consent to it.",
+                )
+
+    config = m.get("config_schema")
+    if isinstance(config, dict):
+        errors.extend(_nested_schema_errors("$.config_schema", config))
+        if config.get("type") != "object":
+            err("$.config_schema.type", "config_type", "The config schema must describe an object ('type': 'object').")
+
+    errors.extend(_pricing_errors(m.get("pricing")))
+    tool_names: set[str] = set()
+    pack_names: set[str] = set()
+    packs = _list(m.get("tool_packs"))
+    if packs and "agent:tools" not in granted:
+        err("$.tool_packs", "scope_missing", "Tool packs need the scope 'agent:tools'.")
+    for p, pack in enumerate(packs):
+        if not isinstance(pack, dict):
+            continue
+        if isinstance(pack.get("name"), str):
+            if pack["name"] in pack_names:
+                err(f"$.tool_packs[{p}].name", "duplicate", f"Tool pack name '{pack['name']}' is used twice.")
+            pack_names.add(pack["name"])
+        for t, tool in enumerate(_list(pack.get("tools"))):
+            if not isinstance(tool, dict):
+                continue
+            path = f"$.tool_packs[{p}].tools[{t}]"
+            name = tool.get("name")
+            if isinstance(name, str):
+                if name in tool_names:
+                    err(f"{path}.name", "duplicate", f"Tool name '{name}' is used twice.")
+                tool_names.add(name)
+            check_module(f"{path}.module", tool.get("module"))
+            for key in ("input_schema", "output_schema"):
+                if isinstance(tool.get(key), dict):
+                    errors.extend(_nested_schema_errors(f"{path}.{key}", tool[key]))
+    return errors
+
+
+def _nested_schema_errors(path: str, schema: dict) -> list[ManifestError]:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return [
+            ManifestError(
+                json_path(exc.absolute_path, root=path), "json_schema", f"Not a valid JSON Schema: {exc.message[:300]}"
+            )
+        ]
+    except (RecursionError, ValueError, TypeError) as exc:
+        return [ManifestError(path, "json_schema", f"Not a valid JSON Schema: {exc}"[:300])]
+    refs = external_refs(schema)
+    if not refs:
+        return []
+    shown = ", ".join(repr(r) for r in refs[:5])
+    return [ManifestError(path, "json_schema_ref", f"Only local '$ref's (#/…) are allowed; found {shown}.")]
+
+
+def validate_manifest(
+    manifest,
+    *,
+    files: set[str] | None = None,
+    supported_api_versions: list[str] | None = None,
+    known_event_types: set[str] | None = None,
+) -> list[ManifestError]:
+    """Every problem with ``manifest`` ([] when valid).
+
+    ``files``: the package's file paths, to check references (skipped when None);
+    ``known_event_types``: the event catalog, to check event scopes (skipped when None)."""
+    from django.conf import settings
+
+    if not isinstance(manifest, dict):
+        return [ManifestError("$", "type", "The manifest must be a JSON object.")]
+    try:
+        errors = _schema_errors(manifest)
+    except RecursionError:
+        return [ManifestError("$", "depth", "The manifest is nested too deeply.")]
+    errors += _semantic_errors(
+        manifest,
+        files=files,
+        supported_api_versions=supported_api_versions or settings.PLAZA_API_VERSIONS,
+        known_event_types=known_event_types,
+    )
+    seen, unique = set(), []
+    for error in errors:
+        if (error.path, error.rule) not in seen:
+            seen.add((error.path, error.rule))
+            unique.append(error)
+    return unique
+
+
+def public_schema(base_url: str = "") -> dict:
+    """The schema as served, with an absolute $id when the base URL is known."""
+    return {**MANIFEST_SCHEMA, "$id": f"{base_url.rstrip('/')}{SCHEMA_ID}" if base_url else SCHEMA_ID}
