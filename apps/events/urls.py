@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from apps.events import views
+from apps.events import portal, views
 
 
 class EventNameConverter:
@@ -17,4 +17,6 @@ register_converter(EventNameConverter, "event_name")
 
 urlpatterns = [
     path("schemas/events/<event_name:name>/<int:version>.json", views.event_schema, name="event-schema"),
+    path("events/", portal.catalog, name="event_catalog"),
+    path("events/<event_name:name>/", portal.event_type_page, name="event_type_page"),
 ]

@@ -185,6 +185,21 @@ MANIFEST_SCHEMA: dict = {
     },
 }
 
+# What each patterned field must look like, in words (keyed by the field's name).
+_PATTERN_HINTS = {
+    "id": "publisher.name in lowercase letters, digits and hyphens, e.g. acme.order-tagger",
+    "version": "a semantic version such as 1.2.0 or 1.3.0-beta.1 (no build metadata)",
+    "event": "an event type such as order.created",
+    "slot": "a slot name such as order.sidebar",
+    "module": "an identifier such as main (lowercase letters, digits, underscores)",
+    "export": "an export name such as on_order_created (lowercase letters, digits, underscores)",
+    "name": "an identifier such as tag_order (lowercase letters, digits, underscores)",
+    "url": "an https:// URL",
+    "entry": "a path inside the package ending in .html",
+    "icon": "a path inside the package ending in .png or .svg",
+    "currency": "an ISO 4217 code such as EUR",
+}
+
 _VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
@@ -220,7 +235,8 @@ def _schema_errors(manifest) -> list[ManifestError]:
         if error.validator == "oneOf" and path.startswith("$.hooks") and isinstance(error.instance, dict):
             message = _hook_shape_message(error.instance)
         elif error.validator == "pattern":
-            message = f"{error.instance!r} does not have the required form."
+            hint = _PATTERN_HINTS.get(str(error.absolute_path[-1]) if error.absolute_path else "", "")
+            message = f"{error.instance!r} does not have the required form{': ' + hint if hint else ''}."
         errors.append(ManifestError(path, str(error.validator), message[:500]))
     return errors
 
@@ -289,7 +305,8 @@ def _semantic_errors(
                 err(
                     "$.platform.api",
                     "platform_unsupported",
-                    f"{api_range!r} matches none of the API versions Plaza serves ({', '.join(supported_api_versions)}).",
+                    f"{api_range!r} matches none of the API versions Plaza serves "
+                    f"({', '.join(supported_api_versions)}).",
                 )
 
     granted: set[str] = set()

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 
-from apps.core.errors import NotFound, PermissionDenied, Unauthenticated
+from apps.core.errors import NotFound, PermissionDenied, PlazaError, Unauthenticated
 from apps.orgs.policy import ACTIONS, can
 from apps.orgs.selectors import get_org_for_principal, principal_from_request
 
@@ -50,3 +50,10 @@ def allowed_actions(principal, org) -> dict[str, bool]:
 
 def org_context(request, org, principal, **extra) -> dict:
     return {"current_org": org, "can": allowed_actions(principal, org), "principal": principal, **extra}
+
+
+def form_error(exc: PlazaError, fields: tuple[str, ...] = ()) -> dict:
+    """The error for a template: next to one of the page's ``fields`` (``ip_allowlist[2]`` counts as
+    ``ip_allowlist``), else at the top of the form, so the message is always shown."""
+    field = (exc.param or "").split("[", 1)[0]
+    return {"field": field if field in fields else "__all__", "message": exc.message}

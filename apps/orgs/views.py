@@ -12,7 +12,7 @@ from apps.core.errors import Conflict, NotFound, PermissionDenied, PlazaError, V
 from apps.orgs import services
 from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Role, ServiceAccount, Workspace
 from apps.orgs.policy import SCOPES, authorize, can
-from apps.orgs.portal import org_context, org_page
+from apps.orgs.portal import form_error, org_context, org_page
 from apps.orgs.selectors import (
     get_object_for_principal,
     invitations_of,
@@ -22,13 +22,6 @@ from apps.orgs.selectors import (
     tokens_of,
     workspace_managers_by_workspace,
 )
-
-
-def _form_error(exc: PlazaError, fields: tuple[str, ...] = ()) -> dict:
-    """The error for a template: next to one of the page's ``fields`` (``ip_allowlist[2]`` counts as
-    ``ip_allowlist``), else at the top of the form, so the message is always shown."""
-    field = (exc.param or "").split("[", 1)[0]
-    return {"field": field if field in fields else "__all__", "message": exc.message}
 
 
 def home(request):
@@ -56,7 +49,7 @@ def org_create(request):
         try:
             org = services.org_create(user=request.user, name=values["name"], slug=values["slug"] or None)
         except (ValidationFailed, Conflict) as exc:
-            error = _form_error(exc, ("name", "slug"))
+            error = form_error(exc, ("name", "slug"))
         else:
             messages.success(request, f"Created {org.name}. You are its owner.")
             return redirect("org_overview", org_id=org.pk)
@@ -99,7 +92,7 @@ def org_overview(request, org, principal):
                 raise ValidationFailed("Unknown action.")
             return redirect("org_overview", org_id=org.pk)
         except (ValidationFailed, Conflict, NotFound) as exc:
-            error = _form_error(exc, ("name",) if op == "rename" else ())
+            error = form_error(exc, ("name",) if op == "rename" else ())
     workspaces = list(Workspace.objects.filter(org=org))
     members = list(members_of(org))
     managers = workspace_managers_by_workspace(org, workspaces, members)
@@ -135,7 +128,7 @@ def org_members(request, org, principal):
             messages.success(request, f"Invitation sent to {invitation.email}.")
             return redirect("org_members", org_id=org.pk)
         except (ValidationFailed, Conflict) as exc:
-            error = _form_error(exc, ("email",))
+            error = form_error(exc, ("email",))
             invited = request.POST.get("email", "")
     ctx = org_context(
         request, org, principal, members=members_of(org), roles=Role.choices, error=error, invited=invited
@@ -236,7 +229,7 @@ def org_domains(request, org, principal):
             messages.success(request, f"Added {domain.name}. Publish the TXT record below, then verify.")
             return redirect("org_domains", org_id=org.pk)
         except (ValidationFailed, Conflict) as exc:
-            error = _form_error(exc, ("name",))
+            error = form_error(exc, ("name",))
     ctx = org_context(request, org, principal, domains=Domain.objects.filter(org=org), error=error)
     return render(request, "orgs/domains.html", ctx, status=400 if error else 200)
 
@@ -309,7 +302,7 @@ def org_tokens(request, org, principal):
             else:
                 raise ValidationFailed("Unknown action.")
         except (ValidationFailed, Conflict, NotFound) as exc:
-            error = _form_error(exc, ("name",) if op == "service_account_create" else ())
+            error = form_error(exc, ("name",) if op == "service_account_create" else ())
     service_accounts = list(ServiceAccount.objects.filter(org=org))
     for sa in service_accounts:
         sa.org = org  # the policy engine reads sa.org; this avoids one query per account
@@ -371,6 +364,6 @@ def org_security(request, org, principal):
             messages.success(request, "Security policy saved.")
             return redirect("org_security", org_id=org.pk)
         except ValidationFailed as exc:
-            error = _form_error(exc, ("require_mfa", "max_session_age_minutes", "ip_allowlist"))
+            error = form_error(exc, ("require_mfa", "max_session_age_minutes", "ip_allowlist"))
     ctx = org_context(request, org, principal, error=error, client_ip=principal.ip)
     return render(request, "orgs/security.html", ctx, status=400 if error else 200)

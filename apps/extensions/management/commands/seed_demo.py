@@ -1,4 +1,7 @@
-"""Idempotent demo data: a publisher org, a customer org, one user per role, API tokens."""
+"""Idempotent demo data: a publisher org, a customer org and the platform (staff) org, one user per
+role, API tokens, the event catalog, and a signed demo extension version.
+
+It lives in the highest app that has demo data to add (layers below never import upward)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
 from apps.core import context
 from apps.core.crypto import secret_hash
+from apps.events.catalog_sync import sync_catalog
+from apps.extensions.demo import seed_demo_extension
 from apps.orgs import services
 from apps.orgs.models import ApiToken, Organization, Role, ServiceAccount
 from apps.orgs.policy import SCOPES, Principal
@@ -20,6 +25,7 @@ DEMO_PASSWORD = "plaza-demo-password"
 ORGS = [
     ("acme-extensions", "Acme Extensions", "publisher"),
     ("globex", "Globex Corporation", "customer"),
+    ("plaza-platform", "Plaza Platform", "platform staff"),
 ]
 DEMO_TOKEN_SCOPES = sorted(SCOPES)
 
@@ -42,7 +48,15 @@ class Command(BaseCommand):
             for slug, name, kind in ORGS:
                 org, users, token = self._org(slug, name)
                 out.append((org, kind, users, token))
+            platform = out[2][0]
+            if not Organization.objects.filter(is_platform=True).exists():
+                platform.is_platform = True
+                platform.save(update_fields=["is_platform"])
+            sync_catalog(platform_org=Organization.objects.get(is_platform=True))
+            version, seed = seed_demo_extension(out[0][0])
         self._print(out)
+        self.stdout.write(f"Demo extension: {version.extension.key} {version.version} ({version.status})")
+        self.stdout.write(f"Demo signing key (private seed, base64; demo only): {seed}")
 
     def _user(self, email: str, name: str) -> User:
         user = User.objects.filter(email=email).first()

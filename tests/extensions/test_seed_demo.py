@@ -5,6 +5,9 @@ from django.core.management import call_command
 
 from apps.accounts.models import User
 from apps.audit.services import audit_verify
+from apps.events.models import EventType
+from apps.extensions.models import ExtensionVersion
+from apps.extensions.storage import read_artifact
 from apps.orgs.models import ApiToken, Membership, Organization
 from tests.conftest import ApiClient
 
@@ -17,11 +20,18 @@ def _seed() -> str:
 
 def test_seed_demo_is_idempotent_and_prints_working_tokens(db):
     first, second = _seed(), _seed()
-    assert Organization.objects.count() == 2
-    assert Membership.objects.count() == 10 and User.objects.count() == 10
-    assert ApiToken.objects.count() == 2
+    assert Organization.objects.count() == 3
+    assert Organization.objects.get(is_platform=True).slug == "plaza-platform"
+    assert Membership.objects.count() == 15 and User.objects.count() == 15
+    assert ApiToken.objects.count() == 3
     tokens = re.findall(r"API token\s+(plz_\S+)", second)
-    assert tokens == re.findall(r"API token\s+(plz_\S+)", first) and len(tokens) == 2
+    assert tokens == re.findall(r"API token\s+(plz_\S+)", first) and len(tokens) == 3
+    # the event catalog, and the publisher's signed, submitted demo version
+    assert EventType.objects.filter(name="order.created").exists()
+    version = ExtensionVersion.objects.get()
+    assert version.extension.key == "acme-extensions.order-tagger" and version.status == "submitted"
+    assert read_artifact(version.package_sha256)
+    assert "Demo extension: acme-extensions.order-tagger 1.0.0 (submitted)" in second
     for token in tokens:
         me = ApiClient(token).call("GET", "me").json()
         assert me["kind"] == "service_account"
