@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from apps.core.errors import Conflict, NotFound, PermissionDenied, PlazaError, ValidationFailed
+from apps.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from apps.orgs import services
 from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Role, ServiceAccount, Workspace
 from apps.orgs.policy import SCOPES, authorize, can

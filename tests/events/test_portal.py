@@ -39,11 +39,11 @@ def test_staff_check_then_register_a_version(globex, login_client, catalog):
     breaking = {**schema, "required": [*schema["required"], "carrier"]}
     res = web.post("/events/order.fulfilled/", {"op": "check", "schema": json.dumps(breaking)})
     assert res.status_code == 200 and "against v1" in res.content.decode()
+    example = {"order_id": "o", "carrier": "x", "fulfilled_at": "2026-01-01T00:00:00Z"}
     res = web.post(
         "/events/order.fulfilled/",
-        {"op": "register", "schema": json.dumps(breaking), "examples": json.dumps([{"order_id": "o", "carrier": "x",
-                                                                                   "fulfilled_at": "2026-01-01T00:00:00Z"}])},
-    )  # fmt: skip
+        {"op": "register", "schema": json.dumps(breaking), "examples": json.dumps([example])},
+    )
     assert res.status_code == 400 and "required" in res.content.decode()
     fine = {**schema, "properties": {**schema["properties"], "weight_grams": {"type": "integer"}}}
     example = {"order_id": "o", "fulfilled_at": "2026-01-01T00:00:00Z", "weight_grams": 500}
