@@ -24,6 +24,11 @@ from apps.accounts.models import UserSession
 from apps.audit.models import AuditEvent
 from apps.core import clock
 from apps.core.crypto import secret_hash
+from apps.events.catalog_sync import sync_catalog
+from apps.events.models import EventSchema, EventType
+from apps.extensions import services as ext_services
+from apps.extensions.models import Extension, ExtensionVersion, SigningKey
+from apps.extensions.signing import public_key_raw, sign_package
 from apps.orgs.models import (
     ApiToken,
     Domain,
@@ -35,11 +40,6 @@ from apps.orgs.models import (
     Workspace,
 )
 from apps.orgs.policy import ACTIONS, SCOPES, Principal
-from apps.events.catalog_sync import sync_catalog
-from apps.events.models import EventSchema, EventType
-from apps.extensions import services as ext_services
-from apps.extensions.models import Extension, ExtensionVersion, SigningKey
-from apps.extensions.signing import public_key_raw, sign_package
 from tests.conftest import ApiClient, MultipartForm
 from tests.extensions.conftest import BASE_MANIFEST, package_bytes
 from tests.factories import MembershipFactory, UserFactory
