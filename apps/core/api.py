@@ -216,7 +216,8 @@ class ApiErrorEnvelopeMiddleware:
     def __call__(self, request):
         too_big = _declared_length(request) > settings.PLAZA_MAX_REQUEST_BYTES
         if too_big and request.path.startswith("/api/"):
-            # Refused before the body is read: multipart files are not bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
+            # Refused before the body is read (under WSGI; an ASGI server buffers it first): multipart
+            # files are not bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
             return error_response(
                 request,
                 status=413,

@@ -9,5 +9,5 @@ version_status_changed = Signal()
 - ``version``: the ``ExtensionVersion``, already saved with its new ``status``.
 - ``before``: the status it had.
 
-Receivers must not raise (the signal is sent with ``send_robust``); certification listens for
-``submitted`` to start a run. Return values are ignored."""
+Receivers must not raise (the signal is sent with ``send_robust``); return values are ignored.
+Certification (a later layer) is meant to start a run on ``submitted``; nothing receives it yet."""

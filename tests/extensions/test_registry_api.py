@@ -336,3 +336,40 @@ def test_a_version_is_only_found_under_its_own_extension(publisher, api_for):
     other = publisher.api.call("POST", f"orgs/{publisher.org.pk}/extensions", {"name": "second"}).json()["id"]
     url = f"orgs/{publisher.org.pk}/extensions/{other}/versions/{version_id}"
     assert_error(publisher.api.call("GET", url), 404)
+
+
+def test_countersignatures_survive_a_platform_key_rotation(publisher, settings):
+    from apps.extensions.signing import platform_public_keys
+
+    settings.PLAZA_SIGNING_KEY = base64.b64encode(b"\x01" * 32).decode()
+    version = services.version_countersign(version=ExtensionVersion.objects.get(pk=publisher.upload().json()["id"]))
+    fields = {
+        "extension_id": version.extension.key,
+        "version": version.version,
+        "digest_hex": version.package_sha256,
+        "publisher_signature": version.signature,
+    }
+    old_public = platform_public_keys()[0]["public_key"]
+    # when the platform rotates to a new key
+    settings.PLAZA_SIGNING_KEY = base64.b64encode(b"\x02" * 32).decode()
+    assert not verify_countersignature(version.countersignature, **fields)
+    # then publishing the old public key keeps earlier countersignatures valid
+    settings.PLAZA_SIGNING_KEYS_PREVIOUS = [old_public]
+    assert verify_countersignature(version.countersignature, **fields)
+    assert [k["status"] for k in platform_public_keys()] == ["current", "retired"]
+
+
+def test_a_malformed_platform_key_stops_the_system_checks(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.PLAZA_SIGNING_KEYS_PREVIOUS = ["not-a-key"]
+    with pytest.raises(SystemCheckError, match="plaza.E001"):
+        call_command("check")
+
+
+def test_the_platform_keys_are_published(client):
+    res = client.get("/.well-known/plaza-signing-keys.json")
+    assert res.status_code == 200 and res["Access-Control-Allow-Origin"] == "*"
+    (key,) = res.json()["keys"]
+    assert key["algorithm"] == "ed25519" and key["key_id"].startswith("SHA256:") and key["status"] == "current"

@@ -311,6 +311,7 @@ def test_platform_public_keys(settings):
         "key_id": signing.key_fingerprint(PRIVATE),
         "algorithm": "ed25519",
         "public_key": base64.b64encode(RAW).decode(),
+        "status": "current",
     }
     # What is published is enough to check a countersignature with nothing but the published key.
     key = signing.parse_public_key(published["public_key"])

@@ -22,6 +22,7 @@ from tests.conftest import ApiClient, issue_token
 from tests.orgs.test_authorization import (
     ENDPOINTS,
     KINDS,
+    NEW_KEY,
     assert_error,
     make_targets,
     own_session_id,
@@ -197,13 +198,25 @@ def test_unusable_credentials_are_unauthenticated_everywhere(acme, token_state, 
 
 
 # --- the portal -----------------------------------------------------------------------------------
-PORTAL_PAGES = ["org_overview", "org_members", "org_domains", "org_tokens", "org_security", "org_audit"]
+PORTAL_PAGES = [
+    "org_overview",
+    "org_members",
+    "org_domains",
+    "org_tokens",
+    "org_security",
+    "org_audit",
+    "extension_list",
+    "signing_key_list",
+]
+# Pages about one object: the URL's other parameters.
 PORTAL_ACTIONS = {
-    "member_update": "member_id",
-    "member_remove": "member_id",
-    "invitation_revoke": "invitation_id",
-    "domain_verify": "domain_id",
-    "domain_remove": "domain_id",
+    "member_update": ("member_id",),
+    "member_remove": ("member_id",),
+    "invitation_revoke": ("invitation_id",),
+    "domain_verify": ("domain_id",),
+    "domain_remove": ("domain_id",),
+    "extension_detail": ("extension_id",),
+    "version_detail": ("extension_id", "version_id"),
 }
 # Forms posted to each page, as the page would post them.
 PAGE_FORMS = {
@@ -213,6 +226,8 @@ PAGE_FORMS = {
     "org_tokens": {"op": "service_account_create", "name": "mole", "role": "owner"},
     "org_security": {"max_session_age_minutes": "5", "ip_allowlist": "10.0.0.0/8"},
     "org_audit": {},
+    "extension_list": {"name": "mole"},
+    "signing_key_list": {"op": "register", "name": "mole", "public_key": NEW_KEY},
 }
 
 
@@ -229,8 +244,8 @@ def _org_url_names() -> set[str]:
 
 def _portal_url(name: str, ids: dict) -> str:
     kwargs = {"org_id": ids["org_id"]}
-    if name in PORTAL_ACTIONS:
-        kwargs[PORTAL_ACTIONS[name]] = ids[PORTAL_ACTIONS[name]]
+    for param in PORTAL_ACTIONS.get(name, ()):
+        kwargs[param] = ids[param]
     return reverse(name, kwargs=kwargs)
 
 
@@ -289,8 +304,10 @@ def test_portal_actions_on_another_organisations_objects_are_not_found(acme, glo
                 "expires_in_days": "7",
             },
         ),
+        ("signing_key_list", lambda t: {"op": "revoke", "key": t.signing_key.pk}),
+        ("signing_key_list", lambda t: {"op": "rotate", "key": t.signing_key.pk, "name": "m", "public_key": NEW_KEY}),
     ],
-    ids=["workspace_delete", "service_account_disable", "token_revoke", "token_create"],
+    ids=["workspace_delete", "service_account_disable", "token_revoke", "token_create", "key_revoke", "key_rotate"],
 )
 def test_portal_forms_naming_another_organisations_objects_change_nothing(acme, globex, page, form):
     # given alice on one of acme's pages
