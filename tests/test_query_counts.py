@@ -8,6 +8,7 @@ MFA page makes its pending device), then counts the queries with a few items and
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import secrets
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from apps.accounts.models import UserSession
 from apps.audit.services import audit_record
 from apps.core import clock
 from apps.core.crypto import secret_hash
+from apps.events.models import EventSchema, EventType
+from apps.extensions.models import Extension, ExtensionVersion, SigningKey
 from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Role, ServiceAccount, Workspace
 from tests.conftest import ApiClient
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -134,6 +137,44 @@ def add_workspace_manager(g, name):
     assign_perm("orgs.manage_workspace", member.user, Workspace.objects.filter(org=g.org).order_by("pk").first())
 
 
+def _extension(org) -> Extension:
+    return Extension.objects.get_or_create(org=org, key=f"{org.slug}.counted", defaults={"name": "Counted"})[0]
+
+
+def add_extension(g, name):
+    Extension.objects.create(org=g.org, key=f"{g.org.slug}.{name}", name=name)
+
+
+def add_signing_key(g, name):
+    raw = secrets.token_bytes(32)
+    SigningKey.objects.create(
+        org=g.org, name=name, public_key=base64.b64encode(raw).decode(), fingerprint=f"SHA256:{raw.hex()[:43]}"
+    )
+
+
+def add_version(g, name):
+    """A version of the org's one extension, signed by a key of its own, scoping changes against the last."""
+    add_signing_key(g, f"{name}-key")
+    ext = _extension(g.org)
+    ExtensionVersion.objects.create(
+        extension=ext,
+        version=f"1.0.0-{name}",
+        manifest={"name": name},
+        scopes=["kv:read"],
+        previous=ext.versions.order_by("-pk").first(),
+        scope_changes=[{"scope": "kv:read", "change": "added", "replaces": None}],
+        package_sha256="0" * 64,
+        package_size=1,
+        signing_key=SigningKey.objects.get(org=g.org, name=f"{name}-key"),
+        signature="sig",
+    )
+
+
+def add_event_type(g, name):
+    event_type = EventType.objects.create(name=f"{name.replace('-', '_')}.happened", description=name)
+    EventSchema.objects.create(event_type=event_type, version=1, schema={"type": "object"}, fingerprint="0" * 64)
+
+
 def both(first, second):
     def add(g, name):
         first(g, name)
@@ -155,7 +196,12 @@ API_LISTS = {
     "audit-events": (add_audit_event, True),
     "me/sessions": (add_session, False),
     "workspaces/{first_workspace}/managers": (add_workspace_manager, True),
+    "extensions": (add_extension, True),
+    "extensions/{first_extension}/versions": (add_version, True),
+    "signing-keys": (add_signing_key, True),
+    "event-types": (add_event_type, True),
 }
+OUTSIDE_ORGS = ("orgs", "me/sessions", "event-types")
 API_CASES = [
     pytest.param(name, kind, id=f"{kind}-{name}")
     for name, (_, token_ok) in API_LISTS.items()
@@ -173,11 +219,8 @@ def test_api_list_runs_a_fixed_number_of_queries(acme, api_for, name, kind):
         client = api_for(acme.org, role=Role.OWNER)
     add_one, _ = API_LISTS[name]
     first_workspace = Workspace.objects.filter(org=acme.org).order_by("pk").first().pk
-    path = (
-        name
-        if name in ("orgs", "me/sessions")
-        else f"orgs/{acme.org.pk}/{name}".format(first_workspace=first_workspace)
-    )
+    ids = {"first_workspace": first_workspace, "first_extension": _extension(acme.org).pk}
+    path = name if name in OUTSIDE_ORGS else f"orgs/{acme.org.pk}/{name}".format(**ids)
     # then listing 20 items costs what listing 2 does
     assert_constant_queries(
         lambda: client.call("GET", path, {"limit": 100}),
@@ -198,7 +241,12 @@ PORTAL_PAGES = {
     "sessions": add_session,
     "mfa_settings": None,
     "home": None,
+    "extension_list": add_extension,
+    "extension_detail": add_version,
+    "signing_key_list": add_signing_key,
+    "event_catalog": add_event_type,
 }
+ORG_PAGES = {"extension_list", "signing_key_list", "extension_detail"}
 
 
 @pytest.mark.parametrize("page", list(PORTAL_PAGES))
@@ -206,7 +254,10 @@ def test_portal_page_runs_a_fixed_number_of_queries(acme, page):
     # given alice, acme's owner, signed in
     client = ApiClient()
     client.force_login(acme.owner)
-    url = reverse(page, kwargs={"org_id": acme.org.pk}) if page.startswith("org_") else reverse(page)
+    kwargs = {"org_id": acme.org.pk} if page.startswith("org_") or page in ORG_PAGES else {}
+    if page == "extension_detail":
+        kwargs["extension_id"] = _extension(acme.org).pk
+    url = reverse(page, kwargs=kwargs)
     add_one = both(PORTAL_PAGES[page], add_org) if PORTAL_PAGES[page] else add_org
     # then the page costs as much with 20 items (and 20 more organisations) as with 2
     assert_constant_queries(
