@@ -269,6 +269,10 @@ def version_transition(*, version: ExtensionVersion, to: str, reason: str = "") 
         if to == VersionStatus.SUBMITTED:
             locked.submitted_at = now
             fields.append("submitted_at")
+        if to == VersionStatus.CERTIFIED:
+            # Certification vouches for exactly these bytes, this id, this version and this publisher signature.
+            locked.countersignature = _countersignature(locked)
+            fields.append("countersignature")
         locked.save(update_fields=fields)
         audit_record(
             action=f"extension_version.{to}",
@@ -289,15 +293,20 @@ def version_submit(*, principal, version: ExtensionVersion) -> ExtensionVersion:
     return version_transition(version=version, to=VersionStatus.SUBMITTED)
 
 
+def _countersignature(version: ExtensionVersion) -> dict:
+    return signing.countersign(
+        extension_id=version.extension.key,
+        version=version.version,
+        digest_hex=version.package_sha256,
+        publisher_signature=version.signature,
+    )
+
+
 def version_countersign(*, version: ExtensionVersion) -> ExtensionVersion:
-    """Add the platform's countersignature (certification calls this when a version passes)."""
+    """Add (or renew, e.g. after a platform key rotation) the platform's countersignature of a version.
+    Becoming certified adds one by itself."""
     with transaction.atomic():
-        version.countersignature = signing.countersign(
-            extension_id=version.extension.key,
-            version=version.version,
-            digest_hex=version.package_sha256,
-            publisher_signature=version.signature,
-        )
+        version.countersignature = _countersignature(version)
         version.save(update_fields=["countersignature"])
         audit_record(
             action="extension_version.countersigned",

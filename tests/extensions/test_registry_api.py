@@ -272,6 +272,8 @@ def test_lifecycle_follows_the_transition_table(publisher):
         services.version_transition(version=version, to=VersionStatus.PUBLISHED)
     for status in ("submitted", "certifying", "certified", "published", "yanked"):
         version = services.version_transition(version=version, to=status)
+        # becoming certified adds the platform's countersignature
+        assert (version.countersignature is not None) == (status in ("certified", "published", "yanked"))
     assert version.status == "yanked"
     actions = list(
         AuditEvent.objects.filter(org_id=publisher.org.pk, action__startswith="extension_version.")
