@@ -6,6 +6,7 @@ executor instead of a broker, a local-memory cache and e-mail printed to the con
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.api.ApiErrorEnvelopeMiddleware",
+    "apps.core.deprecation.DeprecationHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -244,9 +246,13 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 
 def _default_artifact_root() -> str:
     if IS_TEST:  # each test process writes packages to its own scratch directory, never to var/
+        import atexit
+        import shutil
         import tempfile
 
-        return tempfile.mkdtemp(prefix="plaza-artifacts-")
+        path = tempfile.mkdtemp(prefix="plaza-artifacts-")
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        return path
     return str(DATA_DIR / "artifacts")
 
 
@@ -298,6 +304,10 @@ PLAZA_DNS_RESOLVER = env_str("PLAZA_DNS_RESOLVER", "apps.orgs.dns.DnsPythonResol
 PLAZA_SIGNUP_OPEN = env_bool("PLAZA_SIGNUP_OPEN", True)
 # API versions this deployment serves; a manifest's platform.api range must match one of them.
 PLAZA_API_VERSIONS = env_list("PLAZA_API_VERSIONS", ["1.0.0"])
+if not PLAZA_API_VERSIONS or not all(
+    re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", v) for v in PLAZA_API_VERSIONS
+):
+    raise ImproperlyConfigured(f"PLAZA_API_VERSIONS must list versions like 1.0.0, got {PLAZA_API_VERSIONS!r}")
 # base64 of the 32-byte ed25519 seed the platform countersigns certified versions with.
 # Empty: derived from SECRET_KEY (development only; `check --deploy` warns, plaza.W003).
 PLAZA_SIGNING_KEY = env_str("PLAZA_SIGNING_KEY", "")
