@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from typing import Generic, TypeVar
 
 from django.conf import settings
@@ -81,13 +82,17 @@ class InvalidBody(PlazaError):
     code = "invalid_request"
 
 
+# Text PostgreSQL cannot store: NUL, and lone UTF-16 surrogates (JSON's "\ud800" escapes).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _find_nul(value, path: tuple = ()) -> tuple | None:
-    """The location of the first string (or key) holding a NUL character, or None."""
+    """The location of the first string (or key) holding unstorable text, or None."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if _UNSTORABLE.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key:
+            if _UNSTORABLE.search(key):
                 return path
             found = _find_nul(item, (*path, key))
             if found is not None:
@@ -102,7 +107,7 @@ def _find_nul(value, path: tuple = ()) -> tuple | None:
 
 def _nul_error(loc: tuple) -> ValidationFailed:
     param = _loc_to_param(loc)
-    return ValidationFailed(f"{param or 'body'} must not contain NUL characters.", param=param)
+    return ValidationFailed(f"{param or 'body'} must not contain NUL characters or lone surrogates.", param=param)
 
 
 class PlazaParser(Parser):

@@ -103,8 +103,10 @@ def upload_version(
 ):
     org = get_org_for_principal(request.auth, org_id, "extension.view")
     ext = get_extension_for_principal(request.auth, org, extension_id, "version.upload")
-    if len(signature) > 200 or len(key_id) > 40:
-        raise ValidationFailed("The signature or key_id is too long.", code="signature_malformed", param="signature")
+    if len(signature) > 200:
+        raise ValidationFailed("The signature is too long to be one.", code="signature_malformed", param="signature")
+    if len(key_id) > 40:
+        raise ValidationFailed("No such signing key in this organisation.", code="signing_key_unknown", param="key_id")
     version = services.version_upload(
         principal=request.auth,
         extension=ext,

@@ -9,6 +9,7 @@ docs/manifest.md documents every field; the schema is served at /schemas/extensi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import semantic_version
@@ -19,6 +20,7 @@ from apps.core.schema_refs import external_refs, json_path
 from apps.extensions import scopes as scope_vocab
 
 SCHEMA_ID = "/schemas/extension.v1.json"
+DRAFT_2020_12_HASH = "https://json-schema.org/draft/2020-12/schema#"
 EXTENSION_ID = r"^[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,63}$"  # export and tool names: what a C/Zig/AssemblyScript symbol can be
 PACKAGE_PATH = r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/-]{1,200}$"
@@ -200,6 +202,22 @@ _PATTERN_HINTS = {
     "currency": "an ISO 4217 code such as EUR",
 }
 
+
+def _anchor_ends(node):
+    """In Python's ``re`` (which jsonschema uses) ``$`` also matches before a final newline, so
+    "1.0.0\n" would pass; ``$(?!\n)`` means the same in ECMA-262 and the true end in Python."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                node[key] = re.sub(r"\$(?=$|\(\?<=)", lambda _: r"$(?!\n)", value)
+            else:
+                _anchor_ends(value)
+    elif isinstance(node, list):
+        for value in node:
+            _anchor_ends(value)
+
+
+_anchor_ends(MANIFEST_SCHEMA)
 _VALIDATOR = Draft202012Validator(MANIFEST_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
@@ -298,7 +316,7 @@ def _semantic_errors(
     if isinstance(api_range, str):
         try:
             spec = parse_range(api_range)
-        except ValueError:
+        except (ValueError, AttributeError, TypeError):  # semantic_version raises AttributeError on some inputs
             err("$.platform.api", "semver_range", f"{api_range!r} is not a semver range (try '^1.0').")
         else:
             if not any(spec.match(semantic_version.Version(v)) for v in supported_api_versions):
@@ -402,6 +420,11 @@ def _semantic_errors(
 
 
 def _nested_schema_errors(path: str, schema: dict) -> list[ManifestError]:
+    dialect = schema.get("$schema")
+    if dialect is not None and dialect not in ("https://json-schema.org/draft/2020-12/schema", DRAFT_2020_12_HASH):
+        return [
+            ManifestError(f"{path}.$schema", "json_schema_dialect", "Nested schemas are JSON Schema draft 2020-12.")
+        ]
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -419,6 +442,24 @@ def _nested_schema_errors(path: str, schema: dict) -> list[ManifestError]:
     return [ManifestError(path, "json_schema_ref", f"Only local '$ref's (#/…) are allowed; found {shown}.")]
 
 
+def _text_errors(node, path: str = "$", depth: int = 0) -> list[ManifestError]:
+    """NUL and lone surrogates anywhere (keys or values): databases refuse to store them."""
+    if depth > 200:
+        return []
+    found: list[ManifestError] = []
+    if isinstance(node, str):
+        if "\x00" in node or any("\ud800" <= ch <= "\udfff" for ch in node):
+            found.append(ManifestError(path, "text_invalid", "Text may not hold NUL characters or lone surrogates."))
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            child = json_path([key], root=path)
+            found += _text_errors(key, child, depth + 1) + _text_errors(value, child, depth + 1)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _text_errors(value, f"{path}[{i}]", depth + 1)
+    return found
+
+
 def validate_manifest(
     manifest,
     *,
@@ -434,8 +475,9 @@ def validate_manifest(
 
     if not isinstance(manifest, dict):
         return [ManifestError("$", "type", "The manifest must be a JSON object.")]
+    text_errors = _text_errors(manifest)[:50]
     try:
-        errors = _schema_errors(manifest)
+        errors = text_errors + _schema_errors(manifest)
     except RecursionError:
         return [ManifestError("$", "depth", "The manifest is nested too deeply.")]
     errors += _semantic_errors(

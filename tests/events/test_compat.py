@@ -20,12 +20,16 @@ def obj(properties: dict, required=(), **extra) -> dict:
     return {"type": "object", "properties": properties, "required": list(required), **extra}
 
 
-STR, INT, NUM = {"type": "string"}, {"type": "integer"}, {"type": "number"}
+STR, INT, NUM, NULL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "null"}
 ORDER = obj({"id": STR, "total": NUM}, ["id"])
 DEFS_INT = {"$defs": {"Money": INT}, "type": "object", "properties": {"total": {"$ref": "#/$defs/Money"}}}
 DEFS_NUM = {"$defs": {"Money": NUM}, "type": "object", "properties": {"total": {"$ref": "#/$defs/Money"}}}
 CUSTOMER = obj({"customer": obj({"email": STR})})
 CUSTOMER_EMAIL = obj({"customer": obj({"email": {"type": "string", "format": "email"}})})
+CLOSED_A = obj({"a": STR}, additionalProperties=False)
+CLOSED_AB = obj({"a": STR, "b": STR}, additionalProperties=False)
+MAP_OF_STR, MAP_OF_INT = obj({}, additionalProperties=STR), obj({}, additionalProperties=INT)
+NEEDS_B, SHORT = obj({"b": STR}, ["b"]), {"maxLength": 3}
 
 # (change, old schema, new schema, BACKWARD, FORWARD, FULL, NONE)
 TABLE = [
@@ -39,39 +43,15 @@ TABLE = [
     ("widen a type (integer to number)", obj({"total": INT}), obj({"total": NUM}), OK, NO, NO, OK),
     ("change a type (string to integer)", obj({"code": STR}), obj({"code": INT}), NO, NO, NO, OK),
     ("add a type alternative", obj({"note": STR}), obj({"note": {"type": ["string", "null"]}}), OK, NO, NO, OK),
-    ("nullable via anyOf (pydantic)", obj({"n": STR}), obj({"n": {"anyOf": [STR, {"type": "null"}]}}), OK, NO, NO, OK),
+    ("nullable via anyOf (pydantic)", obj({"n": STR}), obj({"n": {"anyOf": [STR, NULL]}}), OK, NO, NO, OK),
     ("widen an enum", {"enum": ["a", "b"]}, {"enum": ["a", "b", "c"]}, OK, NO, NO, OK),
     ("narrow an enum", {"enum": ["a", "b", "c"]}, {"enum": ["a", "b"]}, NO, OK, NO, OK),
     ("add an enum to a free string", STR, {"type": "string", "enum": ["a", "b"]}, NO, OK, NO, OK),
     ("remove an enum from a string", {"type": "string", "enum": ["a"]}, STR, OK, NO, NO, OK),
-    (
-        "add a property to a closed object",
-        obj({"a": STR}, additionalProperties=False),
-        obj({"a": STR, "b": STR}, additionalProperties=False),
-        OK,
-        NO,
-        NO,
-        OK,
-    ),
-    ("open object becomes closed", obj({"a": STR}), obj({"a": STR}, additionalProperties=False), OK, OK, OK, OK),
-    (
-        "closed object gains a field, opens",
-        obj({"a": STR}, additionalProperties=False),
-        obj({"a": STR, "b": STR}),
-        OK,
-        NO,
-        NO,
-        OK,
-    ),
-    (
-        "extra properties typed by additionalProperties",
-        obj({}, additionalProperties=STR),
-        obj({}, additionalProperties=INT),
-        NO,
-        NO,
-        NO,
-        OK,
-    ),
+    ("add a property to a closed object", CLOSED_A, CLOSED_AB, OK, NO, NO, OK),
+    ("open object becomes closed", obj({"a": STR}), CLOSED_A, OK, OK, OK, OK),
+    ("closed object gains a field and opens", CLOSED_A, obj({"a": STR, "b": STR}), OK, NO, NO, OK),
+    ("additionalProperties schema changed", MAP_OF_STR, MAP_OF_INT, NO, NO, NO, OK),
     ("raise a minimum", {"type": "integer", "minimum": 0}, {"type": "integer", "minimum": 1}, NO, OK, NO, OK),
     ("lower a maximum", {"type": "number", "maximum": 10}, {"type": "number", "maximum": 5}, NO, OK, NO, OK),
     ("add an exclusive minimum", NUM, {"type": "number", "exclusiveMinimum": 0}, NO, OK, NO, OK),
@@ -91,45 +71,13 @@ TABLE = [
     ("$ref target widened in $defs", DEFS_INT, DEFS_NUM, OK, NO, NO, OK),
     ("$ref target narrowed in $defs", DEFS_NUM, DEFS_INT, NO, OK, NO, OK),
     ("inline schema moved behind $ref", obj({"total": INT}), DEFS_INT, OK, OK, OK, OK),
-    ("anyOf branch added", {"anyOf": [STR, INT]}, {"anyOf": [STR, INT, {"type": "null"}]}, OK, NO, NO, OK),
+    ("anyOf branch added", {"anyOf": [STR, INT]}, {"anyOf": [STR, INT, NULL]}, OK, NO, NO, OK),
     ("anyOf branch removed", {"anyOf": [STR, INT]}, {"anyOf": [STR]}, NO, OK, NO, OK),
     ("oneOf branch removed", {"oneOf": [STR, INT]}, {"oneOf": [STR]}, NO, OK, NO, OK),
-    (
-        "allOf mixin adds a required field",
-        obj({"a": STR}),
-        {"allOf": [obj({"a": STR}), obj({"b": STR}, ["b"])]},
-        NO,
-        OK,
-        NO,
-        OK,
-    ),
-    (
-        "unknown keyword changed",
-        {"propertyNames": {"maxLength": 3}},
-        {"propertyNames": {"maxLength": 4}},
-        NO,
-        NO,
-        NO,
-        OK,
-    ),
-    (
-        "unknown keyword unchanged",
-        {"propertyNames": {"maxLength": 3}},
-        {"propertyNames": {"maxLength": 3}, "title": "t"},
-        OK,
-        OK,
-        OK,
-        OK,
-    ),
-    (
-        "annotations and x- extensions only",
-        ORDER,
-        {**ORDER, "description": "An order", "x-owner": "billing"},
-        OK,
-        OK,
-        OK,
-        OK,
-    ),
+    ("allOf mixin adds a required field", obj({"a": STR}), {"allOf": [obj({"a": STR}), NEEDS_B]}, NO, OK, NO, OK),
+    ("unknown keyword changed", {"propertyNames": SHORT}, {"propertyNames": {"maxLength": 4}}, NO, NO, NO, OK),
+    ("unknown keyword unchanged", {"propertyNames": SHORT}, {"propertyNames": SHORT, "title": "t"}, OK, OK, OK, OK),
+    ("annotations and x- extensions only", ORDER, {**ORDER, "description": "d", "x-owner": "b"}, OK, OK, OK, OK),
     ("identical schemas", ORDER, ORDER, OK, OK, OK, OK),
     ("identical schemas with $ref", DEFS_INT, DEFS_INT, OK, OK, OK, OK),
 ]
@@ -271,6 +219,50 @@ def test_recursive_schemas_are_compared_without_looping():
     assert (found.path, found.rule) == ("/$defs/N/properties/v/type", "type_narrowed")
 
 
+def test_semantics_beyond_the_table():
+    # OpenAPI 3.0 nullable, and Optional[str] written as a type list against the anyOf spelling
+    assert is_subschema({"type": "string", "nullable": True}, {"type": ["string", "null"]}) == []
+    assert is_subschema({"type": ["string", "null"]}, {"anyOf": [STR, {"type": "null"}], "default": None}) == []
+    # Draft 4 / OpenAPI 3.0 boolean exclusiveMinimum
+    assert only(is_subschema({**NUM, "minimum": 0}, {**NUM, "minimum": 0, "exclusiveMinimum": True})).path == (
+        "/minimum"
+    )
+    # a boolean producer against a reader enum is checked value by value
+    assert is_subschema({"type": "boolean"}, {"enum": [True, False]}) == []
+    assert only(is_subschema({"type": "boolean"}, {"enum": [True]})).rule == "enum_value_removed"
+    # a reader's "not" is proved when the types cannot meet
+    assert is_subschema(STR, {"not": {"type": "null"}}) == []
+    assert only(is_subschema(STR, {"not": {"pattern": "^x"}})).rule == "unsupported_keyword"
+    # unevaluatedProperties without applicators is read as additionalProperties
+    closed = {**obj({"a": STR}), "unevaluatedProperties": False}
+    assert only(is_subschema(obj({"a": STR, "b": STR}), closed)).rule == "property_not_accepted"
+    assert is_subschema(obj({"a": STR}), closed) == []
+
+
+def test_explicit_additional_properties_schema_produces_other_names():
+    typed_map = obj({}, additionalProperties=INT)
+    found = only(is_subschema(typed_map, obj({"a": STR})))
+    assert (found.path, found.rule) == ("/properties/a/type", "type_changed")
+    assert only(is_subschema(typed_map, obj({}, additionalProperties=False))).rule == "property_not_accepted"
+    assert is_subschema(obj({}), obj({"a": STR})) == []  # an open writer sends only what it declares
+
+
+def test_writer_allof_with_a_referenced_base_sends_the_base_properties():
+    defs = {"Base": obj({"id": STR}, ["id"])}
+    child = {"$defs": defs, "allOf": [{"$ref": "#/$defs/Base"}, obj({"note": STR})]}
+    assert is_subschema(child, obj({"id": STR, "note": STR}, ["id"], additionalProperties=False)) == []
+    found = only(is_subschema(child, obj({"id": STR}, ["id"], additionalProperties=False)))
+    assert (found.path, found.rule) == ("/properties/note", "property_not_accepted")
+
+
+def test_hostile_alternatives_stop_with_too_complex():
+    many = {"anyOf": [{"anyOf": [{"type": "string", "maxLength": i * 40 + j} for j in range(40)]} for i in range(40)]}
+    reader = {"anyOf": [{"type": "string", "maxLength": j} for j in range(30)]}
+    problems = is_subschema(many, reader)
+    assert problems and {p.rule for p in problems} <= {"too_complex", "max_length_lowered", "no_matching_branch"}
+    assert "too_complex" in {p.rule for p in problems}
+
+
 # --- malformed input: reported, never raised ---------------------------------------------------------------
 
 MALFORMED = [
@@ -315,6 +307,8 @@ def test_malformed_and_unprovable_cases_are_reported_with_a_rule():
     assert only(is_subschema(STR, {"$ref": "#/$defs/missing"})).rule == "unresolvable_ref"
     assert only(is_subschema(STR, {"$ref": "#"})).rule == "unresolvable_ref"
     assert is_subschema({"$ref": "#"}, {"$ref": "#"}) == []
+    # a cycle that never goes deeper into the value describes nothing: not "compatible by assumption"
+    assert only(is_subschema({"enum": [None]}, {"properties": {}, "$ref": "#"})).rule == "unresolvable_ref"
 
 
 # --- properties ---------------------------------------------------------------------------------------------
@@ -394,6 +388,48 @@ def test_check_compatibility_never_raises(new, old):
     for mode in Mode:
         problems = check_compatibility(new, [(1, old), (2, old)], mode)
         assert all(isinstance(p, Incompatibility) and p.rule and p.message for p in problems)
+
+
+def annotated(schema):
+    """The same schema with a description on every subschema: equal in meaning, never equal as data."""
+    if not isinstance(schema, dict):
+        return schema
+    out = {**schema, "description": "annotated"}
+    for key in ("items", "additionalProperties", "not"):
+        if key in schema:
+            out[key] = annotated(schema[key])
+    for key in ("anyOf", "oneOf", "prefixItems"):
+        if key in schema:
+            out[key] = [annotated(s) for s in schema[key]]
+    if "properties" in schema:
+        out["properties"] = {n: annotated(s) for n, s in schema["properties"].items()}
+    return out
+
+
+SCALARS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["string", "integer", "number", "boolean", "null"])},
+    optional={k: LEAF_KEYWORDS[k] for k in ("minimum", "exclusiveMaximum", "multipleOf", "maxLength", "pattern")},
+) | st.fixed_dictionaries({"enum": st.lists(VALUES, min_size=1, max_size=3)})
+PLAIN_SCHEMAS = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.fixed_dictionaries(
+            {"type": st.just("object"), "properties": st.dictionaries(NAMES, inner, max_size=3)},
+            optional={"required": st.lists(NAMES, max_size=2, unique=True), "additionalProperties": st.booleans()},
+        )
+        | st.fixed_dictionaries({"type": st.just("array"), "items": inner}, optional={"minItems": st.integers(0, 2)})
+        | st.fixed_dictionaries({"anyOf": st.lists(inner, min_size=1, max_size=3)})
+    ),
+    max_leaves=8,
+)
+
+
+@PROPERTY_SETTINGS
+@given(schema=PLAIN_SCHEMAS)
+def test_structural_comparison_of_a_schema_with_itself_finds_nothing(schema):
+    """Annotations everywhere defeat the identical-schema shortcut, so every keyword is really compared."""
+    assert is_subschema(schema, annotated(schema)) == []
+    assert is_subschema(annotated(schema), schema) == []
 
 
 def valid(schema, value) -> bool | None:

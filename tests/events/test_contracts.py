@@ -1,4 +1,4 @@
-"""The compatibility gate (apps/events/contracts.py, ``manage.py check_contracts``) and the deprecation headers
+"""The compatibility gate (apps/events/contracts/, ``manage.py check_contracts``) and the deprecation headers
 (apps/core/deprecation.py). Policy: docs/compatibility.md."""
 
 from __future__ import annotations

@@ -1,259 +1,24 @@
-"""The compatibility gate: the committed snapshots under ``contracts/`` against what the code and the shipped
-event catalog produce now. ``manage.py check_contracts`` runs it; the policy is in docs/compatibility.md.
-
-REST API (N-1): a client written against ``contracts/openapi.json`` keeps working. What old clients send (parameters,
-request bodies) must still be accepted: ``is_subschema(old, new)``; what the server sends now (2xx responses) must be
-accepted by old clients: ``is_subschema(new, old)``. Event schemas: published versions never change, new versions
-obey their type's compatibility mode, and the mode is never loosened.
-
-Every finding is a ``Change``: ``breaking`` ones fail the gate, ``info`` ones (additions, compatible edits) only
-need the snapshot to be updated so the PR shows them.
+"""The REST API half of the gate: the committed OpenAPI snapshot against the document the code generates now,
+judged for N-1 clients (see the package docstring).
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
-import json
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from django.conf import settings
 
 from apps.core import clock
-from apps.events.catalog_sync import CATALOG_DIR, CatalogError, load_catalog
-from apps.events.compat import Incompatibility, Mode, check_compatibility, is_subschema
-from apps.events.services import fingerprint
+from apps.events.compat import Incompatibility, is_subschema
+from apps.events.contracts.report import BREAKING, INFO, Change, _field_of, render
 
-SNAPSHOT_DIR = Path(settings.BASE_DIR) / "contracts"
-OPENAPI_FILE = "openapi.json"
-EVENTS_FILE = "events.json"
-DEFAULT_MODE = "FULL_TRANSITIVE"  # what catalog_sync registers when a catalog file names no mode
-BREAKING, INFO = "breaking", "info"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-UPDATE_COMMAND = "python manage.py check_contracts --update"
 # Keywords that say nothing about which instances are valid: a change to them alone is not a contract change.
 DOC_KEYWORDS = frozenset({"title", "description", "examples", "example", "$comment", "externalDocs", "xml"})
 SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 SCHEMA_ONE = ("additionalProperties", "not", "if", "then", "else", "contains", "propertyNames")
 SCHEMA_ONE += ("unevaluatedProperties", "unevaluatedItems", "additionalItems")
-# A mode's promises; loosening = dropping one of them.
-GUARANTEES = {
-    Mode.NONE: frozenset(),
-    Mode.BACKWARD: frozenset({"backward"}),
-    Mode.BACKWARD_TRANSITIVE: frozenset({"backward", "backward, every version"}),
-    Mode.FORWARD: frozenset({"forward"}),
-    Mode.FORWARD_TRANSITIVE: frozenset({"forward", "forward, every version"}),
-    Mode.FULL: frozenset({"backward", "forward"}),
-    Mode.FULL_TRANSITIVE: frozenset({"backward", "forward", "backward, every version", "forward, every version"}),
-}
-_FIELD_IN_MESSAGE = re.compile(r"(?:[Ff]ield|requires) '([^']*)'")
-
-
-@dataclass(frozen=True)
-class Change:
-    area: str  # "api" or "events"
-    severity: str  # BREAKING or INFO
-    where: str  # "POST /api/v1/orgs request body", "order.created v2", ...
-    rule: str  # stable machine code: compat.py's rules plus this module's (operation_removed, ...)
-    message: str
-    field: str = ""  # "$.name" when the change concerns one field of a payload
-    pointer: str = ""  # JSON Pointer into the schema that rejects it (from compat.py), for tooling
-
-    @property
-    def breaking(self) -> bool:
-        return self.severity == BREAKING
-
-    def line(self) -> str:
-        head, at = "BREAKING" if self.breaking else "info", f"{self.field}: " if self.field else ""
-        return f"{head} {self.area}: {self.where}: {at}{self.message} (rule {self.rule})"
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class Report:
-    changes: list[Change]
-    snapshot_dir: Path
-    documents: dict[str, dict | None]  # file name -> what --update writes (None: it could not be built)
-    outdated: list[str] = field(default_factory=list)  # snapshot files that differ from ``documents`` or are missing
-
-    @property
-    def breaking(self) -> list[Change]:
-        return [c for c in self.changes if c.breaking]
-
-    @property
-    def info(self) -> list[Change]:
-        return [c for c in self.changes if not c.breaking]
-
-    @property
-    def status(self) -> str:
-        return "breaking" if self.breaking else "outdated" if self.outdated else "ok"
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.status == "ok" else 1
-
-    def as_dict(self) -> dict:
-        return {
-            "status": self.status,
-            "snapshot_dir": str(self.snapshot_dir),
-            "outdated": self.outdated,
-            "breaking": [c.as_dict() for c in self.breaking],
-            "info": [c.as_dict() for c in self.info],
-        }
-
-    def text(self) -> str:
-        where = _shown_dir(self.snapshot_dir)
-        if self.status == "ok":
-            api, events = self.documents.get(OPENAPI_FILE) or {}, self.documents.get(EVENTS_FILE) or {}
-            return (
-                f"contracts OK: the API ({len(_operations(api))} operations) and {len(events)} event types "
-                f"match {where}/"
-            )
-        lines = []
-        if self.breaking:
-            n = len(self.breaking)
-            lines.append(f"contracts FAILED: {n} breaking change{'s' if n != 1 else ''} against {where}/")
-        else:
-            lines.append(
-                f"contracts FAILED: no breaking change, but {where}/ is out of date ({', '.join(self.outdated)})"
-            )
-        api_breaks = [c for c in self.breaking if c.area == "api"]
-        if api_breaks:
-            lines += ["", "== REST API: breaking changes"]
-            lines.append(
-                "   (requests: producer = what clients send per the snapshot, reader = the API now; "
-                "responses: producer = the API now, reader = clients per the snapshot)"
-            )
-            lines += [c.line() for c in api_breaks]
-        event_breaks = [c for c in self.breaking if c.area == "events"]
-        if event_breaks:
-            lines += ["", "== Event schemas: breaking changes"]
-            lines += [c.line() for c in event_breaks]
-        if self.info:
-            lines += ["", "== Not breaking (info)"]
-            lines += [c.line() for c in self.info]
-        if missing := [name for name in self.outdated if not (self.snapshot_dir / name).exists()]:
-            lines += ["", f"No snapshot yet: {', '.join(f'{where}/{name}' for name in missing)}."]
-        lines.append("")
-        if self.breaking:
-            lines.append(
-                "Fix the code so existing clients and consumers keep working. If the break is intended and approved "
-                "under the N-1 policy (docs/compatibility.md), record it with"
-            )
-            lines.append(f"  {UPDATE_COMMAND} --allow-breaking")
-        else:
-            lines.append("Record the changes (and review the diff of contracts/ in the PR):")
-            lines.append(f"  {UPDATE_COMMAND}")
-        return "\n".join(lines)
-
-
-class ContractsError(Exception):
-    pass
-
-
-# --- the documents ----------------------------------------------------------------------------------------------
-
-
-def render(document: dict) -> str:
-    """The snapshot text: pretty-printed with sorted keys, so a change is a reviewable diff."""
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def openapi_document() -> dict:
-    """The API's OpenAPI document as plain JSON, generated from the code (no database, no request)."""
-    from config.api import api
-
-    return json.loads(render(api.get_openapi_schema()))
-
-
-def events_document(catalog_dir: Path | str | None = None) -> dict:
-    """{name: {compatibility, versions: {"1": {fingerprint, schema}}}} for every type of the shipped catalog."""
-    out = {}
-    for doc in load_catalog(Path(catalog_dir or CATALOG_DIR)):
-        versions = {
-            str(v["version"]): {"fingerprint": fingerprint(v["schema"]), "schema": v["schema"]} for v in doc["versions"]
-        }
-        out[doc["name"]] = {"compatibility": doc.get("compatibility", DEFAULT_MODE), "versions": versions}
-    return json.loads(render(out))
-
-
-def check(
-    snapshot_dir: Path | str | None = None,
-    catalog_dir: Path | str | None = None,
-    *,
-    today: dt.date | None = None,
-    openapi: dict | None = None,
-) -> Report:
-    """Compare the current API document (or ``openapi``) and catalog with the snapshots in ``snapshot_dir``."""
-    snapshot_dir = Path(snapshot_dir or SNAPSHOT_DIR)
-    changes: list[Change] = []
-    documents: dict[str, dict | None] = {OPENAPI_FILE: openapi if openapi is not None else openapi_document()}
-    try:
-        documents[EVENTS_FILE] = events_document(catalog_dir)
-    except CatalogError as exc:
-        documents[EVENTS_FILE] = None
-        changes.append(Change("events", BREAKING, "catalog", "catalog_invalid", str(exc)))
-    outdated = []
-    for name in (OPENAPI_FILE, EVENTS_FILE):
-        path, current = snapshot_dir / name, documents[name]
-        if not path.exists():
-            outdated.append(name)
-            continue
-        text = path.read_text(encoding="utf-8")
-        if current is None or text != render(current):
-            outdated.append(name)
-        try:
-            snapshot = json.loads(text)
-        except json.JSONDecodeError as exc:
-            changes.append(
-                Change(_area(name), BREAKING, f"{_shown_dir(snapshot_dir)}/{name}", "snapshot_invalid", str(exc))
-            )
-            continue
-        if current is not None and name == OPENAPI_FILE:
-            changes += compare_openapi(snapshot, current, today=today)
-        elif current is not None:
-            changes += compare_events(snapshot, current)
-    return Report(changes, snapshot_dir, documents, outdated)
-
-
-def write_snapshots(report: Report) -> list[str]:
-    """Write what ``report`` found to its snapshot directory; a line per file saying what happened."""
-    if any(doc is None for doc in report.documents.values()):
-        raise ContractsError("The event catalog could not be read; fix it before updating the snapshots.")
-    report.snapshot_dir.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for name, doc in report.documents.items():
-        path, text = report.snapshot_dir / name, render(doc)
-        shown = f"{_shown_dir(report.snapshot_dir)}/{name}"
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            lines.append(f"{shown}: already up to date")
-            continue
-        existed = path.exists()
-        path.write_text(text, encoding="utf-8")
-        area = [c for c in report.changes if c.area == _area(name)]
-        counts = f"{sum(c.breaking for c in area)} breaking, {sum(not c.breaking for c in area)} info"
-        lines.append(f"{shown}: {'updated' if existed else 'created'} ({counts})")
-    return lines
-
-
-def _area(name: str) -> str:
-    return "api" if name == OPENAPI_FILE else "events"
-
-
-def _shown_dir(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path(settings.BASE_DIR).resolve()))
-    except ValueError:
-        return str(path)
-
-
-# --- REST API ---------------------------------------------------------------------------------------------------
 
 
 def compare_openapi(old: dict, new: dict, *, today: dt.date | None = None) -> list[Change]:
@@ -400,15 +165,6 @@ def _fields(schema, root, prefix: str = "$", stack: tuple = (), out: set | None 
     if isinstance(schema.get("additionalProperties"), dict):
         _fields(schema["additionalProperties"], root, f"{prefix}.*", stack, out)
     return out
-
-
-def _field_of(message: str) -> str:
-    """ "$.a.b" from a compat.py message naming field 'a.b', "$" for the value itself, "" when it names none."""
-    found = _FIELD_IN_MESSAGE.search(message)
-    if found:
-        name = found.group(1)
-        return "$" + ("" if not name else name if name.startswith("[") else "." + name)
-    return "$" if re.search(r"\bthe value\b", message, re.IGNORECASE) else ""
 
 
 def _date(value) -> dt.date | None:
@@ -708,76 +464,3 @@ class _ApiDiff:
             if name in new and _shape(scheme, self.old) != _shape(new[name], self.new):
                 why = "The security scheme changed: credentials clients send today may no longer be accepted."
                 self.add(BREAKING, f"security scheme '{name}'", "security_scheme_changed", why)
-
-
-# --- event schemas ----------------------------------------------------------------------------------------------
-
-
-def _mode(value) -> Mode | None:
-    try:
-        return Mode(str(value).upper())
-    except ValueError:
-        return None
-
-
-def compare_events(old: dict, new: dict) -> list[Change]:
-    """Changes from the snapshot ``old`` to the catalog's ``new`` (both in ``events_document`` form)."""
-    changes: list[Change] = []
-
-    def add(severity, where, rule, message, field="", pointer=""):
-        changes.append(Change("events", severity, where, rule, message, field, pointer))
-
-    for name in sorted(old):
-        before, after = old[name], new.get(name)
-        if after is None:
-            why = "The event type is gone from the catalog: subscribed consumers would stop receiving it. Deprecate it."
-            add(BREAKING, name, "event_type_removed", why)
-            continue
-        old_mode, new_mode = _mode(before.get("compatibility")), _mode(after.get("compatibility"))
-        mode = new_mode
-        if new_mode is None:
-            add(BREAKING, name, "mode_invalid", f"Unknown compatibility mode {after.get('compatibility')!r}.")
-            mode = old_mode
-        elif old_mode is not None and not GUARANTEES[old_mode] <= GUARANTEES[new_mode]:
-            why = f"Compatibility mode loosened from {old_mode} to {new_mode}: later versions could break consumers."
-            add(BREAKING, name, "mode_loosened", why)
-            mode = old_mode  # new versions are still held to what consumers were promised
-        elif old_mode != new_mode:
-            add(INFO, name, "mode_changed", f"Compatibility mode tightened from {old_mode} to {new_mode}.")
-        published, current = before.get("versions") or {}, after.get("versions") or {}
-        for number in sorted(published, key=int):
-            if number not in current:
-                why = f"Published version {number} is gone from the catalog; published schema versions never change."
-                add(BREAKING, f"{name} v{number}", "version_removed", why)
-            elif current[number].get("fingerprint") != published[number].get("fingerprint"):
-                why = (
-                    f"Published version {number} was edited; published schema versions never change: restore it and "
-                    f"add version {len(current) + 1} instead."
-                )
-                add(BREAKING, f"{name} v{number}", "version_changed", why)
-        _new_versions(name, published, current, mode or Mode(DEFAULT_MODE), add)
-    for name in sorted(new.keys() - old.keys()):
-        mode = _mode(new[name].get("compatibility"))
-        count = len(new[name].get("versions") or {})
-        add(INFO, name, "event_type_added", f"New event type ({count} version{'s' if count != 1 else ''}, {mode}).")
-        if mode is None:
-            add(BREAKING, name, "mode_invalid", f"Unknown compatibility mode {new[name].get('compatibility')!r}.")
-        _new_versions(name, {}, new[name].get("versions") or {}, mode or Mode(DEFAULT_MODE), add, quiet=True)
-    return sorted(changes, key=lambda c: not c.breaking)
-
-
-def _new_versions(name: str, published: dict, current: dict, mode: Mode, add, quiet: bool = False) -> None:
-    """Each version not yet published, checked under ``mode`` against every earlier one (the published text where
-    there is one)."""
-    for number in sorted(current.keys() - published.keys(), key=int):
-        earlier = [
-            (int(k), (published.get(k) or current[k]).get("schema"))
-            for k in sorted(current.keys() | published.keys(), key=int)
-            if int(k) < int(number)
-        ]
-        problems = check_compatibility(current[number].get("schema"), earlier, mode)
-        for p in problems:
-            why = f"{p.message} ({p.direction} check against v{p.against_version}, {mode})"
-            add(BREAKING, f"{name} v{number}", p.rule, why, _field_of(p.message), p.path)
-        if not problems and not quiet:
-            add(INFO, f"{name} v{number}", "version_added", f"New version, compatible under {mode}.")
