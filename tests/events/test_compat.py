@@ -1,4 +1,4 @@
-"""The JSON Schema compatibility checker (apps/events/compat.py): verdicts per mode, precise reports, robustness.
+"""The JSON Schema compatibility checker (apps/events/compat/): verdicts per mode, precise reports, robustness.
 
 Pure Python: no database. Semantics are described in docs/compatibility.md.
 """
