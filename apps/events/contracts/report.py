@@ -24,10 +24,10 @@ class Change:
     area: str  # "api" or "events"
     severity: str  # BREAKING or INFO
     where: str  # "POST /api/v1/orgs request body", "order.created v2", ...
-    rule: str  # stable machine code: compat.py's rules plus this module's (operation_removed, ...)
+    rule: str  # stable machine code: the compatibility checker's rules plus this module's (operation_removed, ...)
     message: str
     field: str = ""  # "$.name" when the change concerns one field of a payload
-    pointer: str = ""  # JSON Pointer into the schema that rejects it (from compat.py), for tooling
+    pointer: str = ""  # JSON Pointer into the schema that rejects it (from the compatibility checker), for tooling
 
     @property
     def breaking(self) -> bool:
@@ -138,7 +138,7 @@ def _shown_dir(path: Path) -> str:
 
 
 def _field_of(message: str) -> str:
-    """ "$.a.b" from a compat.py message naming field 'a.b', "$" for the value itself, "" when it names none."""
+    """ "$.a.b" from a compatibility-checker message naming field 'a.b', "$" for the value itself, "" when it names none."""
     found = _FIELD_IN_MESSAGE.search(message)
     if found:
         name = found.group(1)
