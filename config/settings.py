@@ -41,6 +41,9 @@ if IS_PRODUCTION:
     elif "*" in ALLOWED_HOSTS:
         # Any Host header would be accepted, and e-mailed links (password reset) are built from it.
         problems.append("ALLOWED_HOSTS must name the hosts Plaza serves, not '*'")
+    if not env_str("PLAZA_SIGNING_KEY", ""):
+        # Derived from SECRET_KEY otherwise: rotating that would invalidate every countersignature.
+        problems.append("PLAZA_SIGNING_KEY must be set (the base64 of 32 random bytes)")
     if problems:
         raise ImproperlyConfigured("Refusing to start in production mode: " + "; ".join(problems) + ".")
 

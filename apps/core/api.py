@@ -86,7 +86,7 @@ class InvalidBody(PlazaError):
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def _find_nul(value, path: tuple = ()) -> tuple | None:
+def find_unstorable(value, path: tuple = ()) -> tuple | None:
     """The location of the first string (or key) holding unstorable text, or None."""
     if isinstance(value, str):
         return path if _UNSTORABLE.search(value) else None
@@ -94,12 +94,12 @@ def _find_nul(value, path: tuple = ()) -> tuple | None:
         for key, item in value.items():
             if _UNSTORABLE.search(key):
                 return path
-            found = _find_nul(item, (*path, key))
+            found = find_unstorable(item, (*path, key))
             if found is not None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _find_nul(item, (*path, index))
+            found = find_unstorable(item, (*path, index))
             if found is not None:
                 return found
     return None
@@ -119,14 +119,14 @@ class PlazaParser(Parser):
         data = json.loads(request.body)
         if not isinstance(data, dict):
             raise InvalidBody("The request body must be a JSON object.")
-        loc = _find_nul(data)
+        loc = find_unstorable(data)
         if loc is not None:
             raise _nul_error(loc)
         return data
 
     def parse_querydict(self, data, list_fields, request):
         result = super().parse_querydict(data, list_fields, request)
-        loc = _find_nul(result)
+        loc = find_unstorable(result)
         if loc is not None:
             raise _nul_error(loc)
         return result

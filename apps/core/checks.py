@@ -23,13 +23,4 @@ def plaza_deploy_checks(app_configs, **kwargs):
                 id="plaza.W002",
             )
         )
-    if not settings.PLAZA_SIGNING_KEY:
-        problems.append(
-            Warning(
-                "PLAZA_SIGNING_KEY is empty, so the platform's countersigning key is derived from SECRET_KEY and "
-                "would change with it, invalidating every countersignature. Set PLAZA_SIGNING_KEY to the base64 "
-                "of 32 random bytes (python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())').",
-                id="plaza.W003",
-            )
-        )
     return problems

@@ -13,6 +13,7 @@ from apps.core.errors import Conflict, NotFound, PermissionDenied, PlazaError, V
 from apps.events import services
 from apps.events.models import CompatibilityMode
 from apps.events.selectors import event_types, get_event_type, latest_versions
+from apps.orgs.portal import page_of
 from apps.orgs.selectors import get_platform_org_for_principal, principal_from_request
 
 MAX_JSON = 128 * 1024
@@ -30,10 +31,12 @@ def _json_field(request, name: str, fallback):
     text = request.POST.get(name, "")
     if not text.strip():
         return fallback
+    if len(text) > MAX_JSON:
+        raise ValidationFailed(f"At most {MAX_JSON // 1024} KiB of JSON.", param=name)
     try:
-        return json.loads(text[:MAX_JSON])
-    except ValueError as exc:
-        raise ValidationFailed(f"Not JSON: {exc}", param=name) from None
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationFailed(f"Not JSON: {str(exc)[:200]}", param=name) from None
 
 
 def _problems(exc: PlazaError) -> list[dict]:
@@ -61,11 +64,17 @@ def catalog(request):
             return redirect("event_type_page", name=created.name)
         except (ValidationFailed, Conflict) as exc:
             problems = _problems(exc)
-    types = list(event_types())
+    types, next_page = page_of(request, event_types(), newest_first=False)
     latest = latest_versions(types)
     for t in types:
         t.latest_version = latest.get(t.pk)
-    ctx = {"types": types, "staff": platform is not None, "modes": CompatibilityMode.choices, "problems": problems}
+    ctx = {
+        "types": types,
+        "next_page": next_page,
+        "staff": platform is not None,
+        "modes": CompatibilityMode.choices,
+        "problems": problems,
+    }
     return render(request, "events/catalog.html", ctx, status=400 if problems else 200)
 
 

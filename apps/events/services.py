@@ -13,6 +13,7 @@ from jsonschema.exceptions import SchemaError
 
 from apps.audit.services import audit_record, diff
 from apps.core import clock
+from apps.core.api import find_unstorable
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.schema_refs import external_refs, json_path
 from apps.events.compat import Incompatibility, check_compatibility
@@ -64,10 +65,23 @@ def _problem(path: str, rule: str, message: str) -> dict:
     return {"path": path, "rule": rule, "message": message[:500]}
 
 
+def _unstorable(value, root: str) -> list[dict]:
+    try:
+        where = find_unstorable(value)
+    except RecursionError:
+        return [_problem(root, "depth", "Nested too deeply.")]
+    if where is None:
+        return []
+    return [_problem(json_path(where, root), "text_invalid", "Text may not hold NUL characters or lone surrogates.")]
+
+
 def schema_problems(schema) -> list[dict]:
     """Problems with a proposed payload schema itself ([] when fine), each {path, rule, message}."""
     if not isinstance(schema, dict):
         return [_problem("$.schema", "type", "The schema must be a JSON object.")]
+    unstorable = _unstorable(schema, "$.schema")
+    if unstorable:
+        return unstorable
     if len(canonical(schema).encode()) > MAX_SCHEMA_BYTES:
         return [_problem("$.schema", "size", f"The schema is over {MAX_SCHEMA_BYTES} bytes.")]
     try:
@@ -96,6 +110,9 @@ def validate_event_schema(schema, examples) -> list[dict]:
         return problems
     if not isinstance(examples, list) or not examples or len(examples) > MAX_EXAMPLES:
         return [_problem("$.examples", "examples", f"Give 1–{MAX_EXAMPLES} example payloads as a list.")]
+    unstorable = _unstorable(examples, "$.examples")
+    if unstorable:
+        return unstorable
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     for i, example in enumerate(examples):
         try:

@@ -24,7 +24,7 @@ def _render(value, path: str, indent: int, prefix: str, suffix: str, out: list[L
     pad = "  " * indent
 
     def emit(text: str, at: str) -> None:
-        out.append(Line(len(out) + 1, pad + text, at))
+        out.append(Line(len(out) + 1, _printable(pad + text), at))
 
     if isinstance(value, dict) and value:
         emit(prefix + "{", path)
@@ -42,6 +42,15 @@ def _render(value, path: str, indent: int, prefix: str, suffix: str, out: list[L
         emit(prefix + json.dumps(value, ensure_ascii=False) + suffix, path)
 
 
+def _printable(text: str) -> str:
+    """Lone surrogates cannot be encoded into the page: show them as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _get(error, key: str):
+    return error.get(key, "") if isinstance(error, dict) else getattr(error, key, "")
+
+
 def _parent(path: str) -> str:
     if path.endswith("]"):
         return path[: path.rindex("[")]
@@ -52,13 +61,17 @@ def annotate(document, errors) -> list[Line]:
     """``document`` as lines; each error (anything with ``path`` and ``message``) attached to the
     first line of the value at its path, or of its nearest existing parent."""
     lines: list[Line] = []
-    _render(document, "$", 0, "", "", lines)
+    try:
+        _render(document, "$", 0, "", "", lines)
+    except RecursionError:
+        lines = [Line(1, "(nested too deeply to show)", "$")]
     first_line = {}
     for line in lines:
         first_line.setdefault(line.path, line)
     for error in errors:
-        path = getattr(error, "path", None) or error.get("path", "$")
+        shown = {k: _printable(str(_get(error, k))) for k in ("path", "rule", "message")}
+        path = _get(error, "path") or "$"
         while path not in first_line and path != "$":
             path = _parent(path)
-        first_line.get(path, lines[0]).errors.append(error)
+        first_line.get(path, lines[0]).errors.append(shown)
     return lines

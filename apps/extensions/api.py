@@ -20,6 +20,7 @@ from apps.extensions.schemas import (
     SigningKeyOut,
     SigningKeyRevokeIn,
     VersionOut,
+    VersionSummaryOut,
 )
 from apps.extensions.selectors import (
     extensions_of,
@@ -27,7 +28,7 @@ from apps.extensions.selectors import (
     get_signing_key_for_principal,
     get_version_for_principal,
     signing_keys_of,
-    versions_of,
+    version_summaries_of,
 )
 from apps.orgs.selectors import get_org_for_principal
 
@@ -72,15 +73,15 @@ def delete_extension(request: HttpRequest, org_id: str, extension_id: str):
 # --- versions ------------------------------------------------------------------------------------
 @router.get(
     "/orgs/{org_id}/extensions/{extension_id}/versions",
-    response=Page[VersionOut],
-    summary="List versions, newest first",
+    response=Page[VersionSummaryOut],
+    summary="List versions, newest first (without manifests)",
 )
 def list_versions(
     request: HttpRequest, org_id: str, extension_id: str, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY
 ):
     org = get_org_for_principal(request.auth, org_id, "extension.view")
     ext = get_extension_for_principal(request.auth, org, extension_id, "extension.view")
-    rows, next_cursor = paginate(versions_of(ext), limit=limit, cursor=cursor)
+    rows, next_cursor = paginate(version_summaries_of(ext), limit=limit, cursor=cursor)
     return {"data": rows, "next_cursor": next_cursor}
 
 

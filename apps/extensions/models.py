@@ -91,8 +91,21 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # What a version is made of: fixed when it is uploaded. Only status, channel (while a draft),
 # countersignature and timestamps change afterwards.
 CONTENT_FIELDS = frozenset(
-    {"extension", "version", "manifest", "scopes", "package_sha256", "package_size", "signing_key", "signature"}
+    {
+        "extension",
+        "version",
+        "manifest",
+        "scopes",
+        "package_sha256",
+        "package_size",
+        "signing_key",
+        "signature",
+        "created_by",
+        "created_at",
+    }
 )
+# What admins are asked to consent to: measured again once, when the version becomes certified.
+CONSENT_FIELDS = frozenset({"previous", "scope_changes"})
 
 
 class ExtensionVersion(models.Model):
@@ -133,6 +146,8 @@ class ExtensionVersion(models.Model):
             fields = kwargs.get("update_fields")
             if fields is None or CONTENT_FIELDS.intersection(fields):
                 raise ValueError("An extension version's content is immutable; upload a new version instead.")
+            if CONSENT_FIELDS.intersection(fields) and not ("status" in fields and self.status == "certified"):
+                raise ValueError("Scope changes are fixed except when the version becomes certified.")
             if "channel" in fields and self.status != VersionStatus.DRAFT:
                 raise ValueError("The channel is fixed once a version is submitted.")
         super().save(*args, **kwargs)

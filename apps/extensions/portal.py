@@ -24,10 +24,10 @@ from apps.extensions.selectors import (
     get_signing_key_for_principal,
     get_version_for_principal,
     signing_keys_of,
-    versions_of,
+    version_summaries_of,
 )
 from apps.orgs.policy import authorize
-from apps.orgs.portal import form_error, org_context, org_page
+from apps.orgs.portal import form_error, org_context, org_page, page_of
 
 UPLOAD_FIELDS = ("package", "key_id", "signature", "channel")
 
@@ -61,7 +61,8 @@ def extension_list(request, org, principal):
             return redirect("extension_detail", org_id=org.pk, extension_id=ext.pk)
         except (ValidationFailed, Conflict) as exc:
             error = form_error(exc, ("name",))
-    ctx = org_context(request, org, principal, extensions=list(extensions_of(org)), error=error)
+    rows, next_page = page_of(request, extensions_of(org), newest_first=False)
+    ctx = org_context(request, org, principal, extensions=rows, next_page=next_page, error=error)
     return render(request, "extensions/list.html", ctx, status=400 if error else 200)
 
 
@@ -107,12 +108,14 @@ def extension_detail(request, org, principal, extension_id: str):
         except (ValidationFailed, Conflict) as exc:
             error = form_error(exc, UPLOAD_FIELDS)
             problems = _manifest_problems(data, exc)
+    versions, next_page = page_of(request, version_summaries_of(ext))
     ctx = org_context(
         request,
         org,
         principal,
         extension=ext,
-        versions=list(versions_of(ext)),
+        versions=versions,
+        next_page=next_page,
         keys=list(signing_keys_of(org).filter(status=KeyStatus.ACTIVE)),
         channels=Channel.choices,
         error=error,
@@ -180,7 +183,8 @@ def signing_key_list(request, org, principal):
             return redirect("signing_key_list", org_id=org.pk)
         except (ValidationFailed, Conflict, NotFound, PermissionDenied) as exc:
             error = form_error(exc, ("name", "public_key") if op == "register" else ())
-    ctx = org_context(request, org, principal, keys=list(signing_keys_of(org)), error=error)
+    rows, next_page = page_of(request, signing_keys_of(org), newest_first=False)
+    ctx = org_context(request, org, principal, keys=rows, next_page=next_page, error=error)
     return render(request, "extensions/keys.html", ctx, status=400 if error else 200)
 
 
@@ -191,8 +195,8 @@ def manifest_check(request):
     if request.method == "POST":
         try:
             document = json.loads(source[:262144])
-        except ValueError as exc:
-            parse_error = f"Not JSON: {exc}"
+        except (ValueError, RecursionError) as exc:
+            parse_error = f"Not JSON: {str(exc)[:200]}"
         else:
             known = set(EventType.objects.values_list("name", flat=True))
             errors = validate_manifest(document, known_event_types=known)

@@ -31,7 +31,9 @@ class SigningKeyRef(Schema):
     status: str
 
 
-class VersionOut(Schema):
+class VersionSummaryOut(Schema):
+    """A version in a list: everything but the manifest (up to 256 KiB each; get the version for it)."""
+
     id: str
     extension_id: str
     version: str
@@ -47,7 +49,6 @@ class VersionOut(Schema):
     signing_key: SigningKeyRef
     signature: str
     countersignature: dict | None
-    manifest: dict
     created_at: dt.datetime
     submitted_at: dt.datetime | None
 
@@ -58,6 +59,10 @@ class VersionOut(Schema):
     @staticmethod
     def resolve_requires_consent(obj) -> bool:
         return any(c.get("change") in ("added", "escalation") for c in obj.scope_changes)
+
+
+class VersionOut(VersionSummaryOut):
+    manifest: dict
 
 
 class SigningKeyOut(Schema):

@@ -20,6 +20,11 @@ def versions_of(extension: Extension) -> QuerySet[ExtensionVersion]:
     return ExtensionVersion.objects.filter(extension=extension).select_related("signing_key", "previous")
 
 
+def version_summaries_of(extension: Extension) -> QuerySet[ExtensionVersion]:
+    """For lists: manifests (up to 256 KiB each) stay in the database."""
+    return versions_of(extension).defer("manifest", "previous__manifest")
+
+
 def signing_keys_of(org: Organization) -> QuerySet[SigningKey]:
     return SigningKey.objects.filter(org=org)
 

@@ -34,7 +34,7 @@ NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
 
 def _actor(principal):
-    return principal.user if principal.kind == "user" else None
+    return principal.user if principal is not None and principal.kind == "user" else None
 
 
 # --- extensions ----------------------------------------------------------------------------------
@@ -102,12 +102,20 @@ def signing_key_register(*, principal, org: Organization, name: str, public_key:
     return key
 
 
+def _locked_key(key: SigningKey) -> SigningKey:
+    """``key`` re-read under a row lock: its status decides what may happen next, and a concurrent
+    revoke or rotate must not be undone by a decision made on a stale copy."""
+    locked = SigningKey.objects.select_for_update().get(pk=key.pk)
+    locked.org = key.org
+    return locked
+
+
 def signing_key_rotate(*, principal, key: SigningKey, name: str, public_key: str) -> SigningKey:
     """Register a successor and retire ``key``: versions it signed stay valid, new uploads need the new key."""
-    if key.status != KeyStatus.ACTIVE:
-        raise Conflict(f"Only an active key can be rotated; this one is {key.status}.", code="signing_key_inactive")
     with transaction.atomic():
-        SigningKey.objects.select_for_update().filter(pk=key.pk).first()
+        key = _locked_key(key)
+        if key.status != KeyStatus.ACTIVE:
+            raise Conflict(f"Only an active key can be rotated; this one is {key.status}.", code="signing_key_inactive")
         new = _new_key(principal=principal, org=key.org, name=name, public_key=public_key)
         key.status, key.replaced_by, key.status_changed_at = KeyStatus.RETIRED, new, clock.now()
         key.save(update_fields=["status", "replaced_by", "status_changed_at"])
@@ -123,9 +131,10 @@ def signing_key_rotate(*, principal, key: SigningKey, name: str, public_key: str
 def signing_key_revoke(*, principal, key: SigningKey, reason: str = "") -> SigningKey:
     """Stop trusting ``key`` (it leaked): no upload is accepted with it, and certification refuses
     versions it signed."""
-    if key.status == KeyStatus.REVOKED:
-        return key
     with transaction.atomic():
+        key = _locked_key(key)
+        if key.status == KeyStatus.REVOKED:
+            return key
         key.status, key.status_changed_at = KeyStatus.REVOKED, clock.now()
         key.revoke_reason = (reason or "").strip()[:500]
         key.save(update_fields=["status", "status_changed_at", "revoke_reason"])
@@ -202,10 +211,12 @@ def version_upload(
             code="channel_prerelease",
             param="channel",
         )
-    store_artifact(data)
     with transaction.atomic():
         Extension.objects.select_for_update().filter(pk=extension.pk).first()  # serialise uploads per extension
-        earlier = list(ExtensionVersion.objects.filter(extension=extension).only("id", "version", "scopes"))
+        key = _locked_key(key)
+        if key.status != KeyStatus.ACTIVE:  # revoked or rotated while this upload was being checked
+            _signing_key_for_upload(extension, key.pk)
+        earlier = list(ExtensionVersion.objects.filter(extension=extension).only("id", "version", "scopes", "status"))
         if any(v.version == str(number) for v in earlier):
             raise Conflict(
                 f"Version {number} was already uploaded; a version number is never reused. Bump the version.",
@@ -221,19 +232,20 @@ def version_upload(
                 param="package",
             )
         new_scopes = sorted(scope_vocab.parse(s).name for s in package.manifest.get("scopes", []))
-        changes = scope_vocab.diff(highest.scopes, new_scopes) if highest else []
+        previous, changes = _scope_changes(earlier, number, new_scopes)
+        store_artifact(data)  # only for an upload that will be kept; a failure below rolls the row back
         version = ExtensionVersion.objects.create(
             extension=extension,
             version=str(number),
             channel=channel,
             manifest=package.manifest,
             scopes=new_scopes,
-            previous=highest,
-            scope_changes=[c.as_dict() for c in changes],
+            previous=previous,
+            scope_changes=changes,
             package_sha256=digest,
             package_size=len(data),
             signing_key=key,
-            signature=signature.strip(),
+            signature=signing.canonical_signature(signature),
             created_by=_actor(principal),
         )
         key.last_used_at = clock.now()
@@ -249,6 +261,20 @@ def version_upload(
     return version
 
 
+# Versions an installation can hold: scope changes are measured from the highest of these, so an
+# escalation cannot slip through an intermediate version that never reached anyone.
+INSTALLABLE = frozenset({VersionStatus.CERTIFIED, VersionStatus.PUBLISHED, VersionStatus.YANKED})
+
+
+def _scope_changes(earlier, number, scopes: list[str]) -> tuple[ExtensionVersion | None, list[dict]]:
+    """The highest installable version below ``number`` and the scope changes from it (all scopes
+    count as added when none exists yet)."""
+    reached = [v for v in earlier if v.status in INSTALLABLE and parse_version(v.version) < number]
+    previous = max(reached, key=lambda v: parse_version(v.version), default=None)
+    changes = scope_vocab.diff(previous.scopes if previous else [], scopes)
+    return previous, [c.as_dict() for c in changes]
+
+
 def _mismatch(path: str, message: str) -> ManifestError:
     return ManifestError(path, "id_mismatch", message)
 
@@ -257,7 +283,11 @@ def version_transition(*, version: ExtensionVersion, to: str, reason: str = "") 
     """Move ``version`` along its lifecycle (TRANSITIONS), audited; ``version_status_changed`` is
     sent after commit."""
     with transaction.atomic():
-        locked = ExtensionVersion.objects.select_for_update().select_related("extension").get(pk=version.pk)
+        locked = (
+            ExtensionVersion.objects.select_for_update(of=("self",))
+            .select_related("extension", "signing_key")
+            .get(pk=version.pk)
+        )
         if to not in TRANSITIONS[locked.status]:
             raise Conflict(
                 f"A {locked.status} version cannot become {to}.", code="version_status_conflict", param="status"
@@ -270,8 +300,21 @@ def version_transition(*, version: ExtensionVersion, to: str, reason: str = "") 
             locked.submitted_at = now
             fields.append("submitted_at")
         if to == VersionStatus.CERTIFIED:
-            # Certification vouches for exactly these bytes, this id, this version and this publisher signature.
+            if locked.signing_key.status == KeyStatus.REVOKED:
+                raise Conflict(
+                    f"The key that signed {locked.version} was revoked; it cannot be certified.",
+                    code="signing_key_revoked",
+                )
+            # Certification vouches for exactly these bytes, this id, this version and this publisher
+            # signature; the scope changes are measured again from what installations can hold now.
             locked.countersignature = _countersignature(locked)
+            earlier = list(locked.extension.versions.exclude(pk=locked.pk).only("id", "version", "scopes", "status"))
+            locked.previous, locked.scope_changes = _scope_changes(
+                earlier, parse_version(locked.version), locked.scopes
+            )
+            fields += ["countersignature", "previous", "scope_changes"]
+        elif before == VersionStatus.CERTIFIED and to in (VersionStatus.CERTIFYING, VersionStatus.REJECTED):
+            locked.countersignature = None  # no longer vouched for
             fields.append("countersignature")
         locked.save(update_fields=fields)
         audit_record(

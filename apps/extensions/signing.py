@@ -148,6 +148,15 @@ def verify_package_signature(key: Ed25519PublicKey, digest_hex: str, signature: 
         )
 
 
+def canonical_signature(signature: str) -> str:
+    """A verified signature as stored and shown: standard, padded base64 of its 64 bytes, whatever
+    form (URL-safe, unpadded, surrounded by spaces) it was sent in."""
+    raw = _b64decode(signature)
+    if raw is None or len(raw) != 64:
+        raise ValueError("not an ed25519 signature")
+    return _b64encode(raw)
+
+
 def sign_package(private_key: Ed25519PrivateKey, digest_hex: str) -> str:
     """What a publisher's tooling does; here for tests, demo data and the CLI."""
     return _b64encode(private_key.sign(package_message(digest_hex)))

@@ -57,3 +57,26 @@ def form_error(exc: PlazaError, fields: tuple[str, ...] = ()) -> dict:
     ``ip_allowlist``), else at the top of the form, so the message is always shown."""
     field = (exc.param or "").split("[", 1)[0]
     return {"field": field if field in fields else "__all__", "message": exc.message}
+
+
+PAGE_SIZE = 50
+
+
+def page_of(request, queryset, *, newest_first: bool = True, size: int = PAGE_SIZE) -> tuple[list, str]:
+    """One page of ``queryset`` for a portal list, keyed by ``?cursor=`` like the API; and the URL of
+    the next page ("" on the last). A cursor that is not one of ours starts from the beginning."""
+    from django.http import QueryDict
+
+    from apps.core.api import InvalidCursor, paginate
+
+    try:
+        rows, cursor = paginate(
+            queryset, limit=size, cursor=request.GET.get("cursor") or None, newest_first=newest_first
+        )
+    except InvalidCursor:
+        rows, cursor = paginate(queryset, limit=size, cursor=None, newest_first=newest_first)
+    if not cursor:
+        return rows, ""
+    query = QueryDict(mutable=True)
+    query["cursor"] = cursor
+    return rows, f"{request.path}?{query.urlencode()}"

@@ -72,3 +72,14 @@ def test_staff_register_a_type(globex, login_client, catalog):
     assert res.status_code == 302 and res["Location"] == "/events/invoice.paid/"
     res = web.post("/events/", body)
     assert res.status_code == 400 and "exists" in res.content.decode()
+
+
+def test_staff_forms_refuse_unstorable_or_runaway_json(globex, login_client, catalog):
+    globex.org.is_platform = True
+    globex.org.save(update_fields=["is_platform"])
+    web = login_client(globex.owner)
+    base = {"name": "thing.made", "description": "d", "schema": '{"type": "object"}'}
+    for examples in ('[{"a": "\\ud800"}]', '[{"a": "\\u0000"}]', "[" * 3000 + "]" * 3000):
+        res = web.post("/events/", {**base, "examples": examples})
+        assert res.status_code == 400, examples[:20]
+    assert not EventType.objects.filter(name="thing.made").exists()

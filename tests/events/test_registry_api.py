@@ -201,3 +201,20 @@ def test_sync_is_idempotent_and_refuses_edits_to_published_versions(tmp_path, db
     edited.write_text(edited.read_text().replace('"maxLength": 100}', '"maxLength": 50}', 1))
     with pytest.raises(CatalogError, match="never change"):
         sync_catalog(directory=tmp_path)
+
+
+@pytest.mark.parametrize("path", ["event-types/a%00b", "event-types/a%00b/versions", "event-types/a%00b/versions/1",
+                                  "event-types/Order.Created", "event-types/" + "a." * 150 + "b"])  # fmt: skip
+def test_names_that_cannot_exist_are_not_found(acme, api_for, catalog, path):
+    assert_error(api_for(acme.org).call("GET", path), 404)
+
+
+def test_unstorable_text_in_schemas_or_examples_is_refused(staff):
+    body = {"name": "invoice.paid", "description": "Paid.", "schema": {"type": "object"}, "examples": [{"a": "\ud800"}]}
+    assert_error(staff.call("POST", "event-types", body), 400)
+    from apps.events.services import validate_event_schema
+
+    problems = validate_event_schema({"type": "object", "title": "x\x00"}, [{}])
+    assert problems == [{"path": "$.schema.title", "rule": "text_invalid", "message": problems[0]["message"]}]
+    problems = validate_event_schema({"type": "object"}, [{"note": "\ud800"}])
+    assert problems[0]["path"] == "$.examples[0].note" and problems[0]["rule"] == "text_invalid"

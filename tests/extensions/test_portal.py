@@ -122,3 +122,11 @@ def test_the_manifest_checker(acme, login_client):
     res = web.post("/tools/manifest/", {"manifest": '{"id": "Acme"}'})
     assert "&#x27;name&#x27; is required" in res.content.decode()
     assert web.get("/tools/manifest/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "source", ['{"name": "\\ud800", "\\ud800x": 1}', "[" * 5000 + "]" * 5000, '{"a": ' * 3000 + "1" + "}" * 3000]
+)
+def test_the_manifest_checker_survives_hostile_json(acme, login_client, source):
+    res = login_client(acme.owner).post("/tools/manifest/", {"manifest": source})
+    assert res.status_code in (200, 400)

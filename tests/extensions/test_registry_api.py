@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apps.audit.models import AuditEvent
 from apps.extensions import services
-from apps.extensions.models import ExtensionVersion, VersionStatus
+from apps.extensions.models import ExtensionVersion, SigningKey, VersionStatus
 from apps.extensions.signing import sign_package, verify_countersignature
 from apps.extensions.storage import read_artifact
 from tests.extensions.conftest import WASM, manifest, package_bytes, public_b64
@@ -61,7 +61,9 @@ def test_signed_upload_creates_an_immutable_draft(publisher):
     body = res.json()
     assert body["version"] == "1.0.0" and body["status"] == "draft" and body["channel"] == "stable"
     assert body["scopes"] == ["events:read:order.created", "kv:read"]
-    assert body["scope_changes"] == [] and body["previous_version"] is None and not body["requires_consent"]
+    # nothing installable came before: every scope is new, and asks for consent
+    assert body["previous_version"] is None and body["requires_consent"]
+    assert [c["change"] for c in body["scope_changes"]] == ["added", "added"]
     assert body["signing_key"]["fingerprint"] == publisher.key.fingerprint
     # the artifact is stored under its digest and reads back verified
     data = package_bytes(manifest())
@@ -234,8 +236,15 @@ def test_an_oversized_package_is_refused_before_it_is_read(publisher, settings):
 
 
 # --- scope changes -------------------------------------------------------------------------------
+def _certify(version_id: str) -> ExtensionVersion:
+    version = ExtensionVersion.objects.get(pk=version_id)
+    for status in ("submitted", "certifying", "certified"):
+        version = services.version_transition(version=version, to=status)
+    return version
+
+
 def test_scope_changes_against_the_previous_version_are_classified(publisher):
-    assert publisher.upload().status_code == 201
+    _certify(publisher.upload().json()["id"])
     doc = manifest(
         version="1.1.0",
         scopes=["events:read:order.created", "kv:write", "http:fetch:api.example.com"],
@@ -249,6 +258,7 @@ def test_scope_changes_against_the_previous_version_are_classified(publisher):
         {"scope": "kv:write", "change": "escalation", "replaces": "kv:read"},
     ]
     assert body["requires_consent"] is True
+    _certify(body["id"])
     res = publisher.upload(manifest(version="1.2.0", scopes=["events:read:order.created"]))
     assert res.json()["scope_changes"] == [
         {"scope": "http:fetch:api.example.com", "change": "removed", "replaces": None},
@@ -375,3 +385,84 @@ def test_the_platform_keys_are_published(client):
     assert res.status_code == 200 and res["Access-Control-Allow-Origin"] == "*"
     (key,) = res.json()["keys"]
     assert key["algorithm"] == "ed25519" and key["key_id"].startswith("SHA256:") and key["status"] == "current"
+
+
+def test_an_escalation_cannot_hide_behind_a_version_nobody_installed(publisher):
+    # given 1.0.0 certified with kv:read, and 1.1.0 escalating, rejected
+    _certify(publisher.upload().json()["id"])
+    wide = ["events:read:order.created", "kv:write", "http:fetch:exfil.example.com"]
+    rejected = _certify_then(publisher.upload(manifest(version="1.1.0", scopes=wide)).json()["id"], "rejected")
+    assert rejected.status == "rejected"
+    # when 1.2.0 asks for the same scopes as the rejected one
+    body = publisher.upload(manifest(version="1.2.0", scopes=wide)).json()
+    # then its changes are measured from 1.0.0, which installations can hold
+    assert body["previous_version"] == "1.0.0" and body["requires_consent"] is True
+    assert {c["scope"]: c["change"] for c in body["scope_changes"]} == {
+        "http:fetch:exfil.example.com": "added",
+        "kv:write": "escalation",
+    }
+
+
+def _certify_then(version_id: str, last: str) -> ExtensionVersion:
+    version = ExtensionVersion.objects.get(pk=version_id)
+    for status in ("submitted", "certifying", last):
+        version = services.version_transition(version=version, to=status)
+    return version
+
+
+def test_scope_changes_are_measured_again_at_certification(publisher):
+    # 1.1.0 is uploaded while 1.0.0 is still a draft, so it compares with nothing ...
+    first = publisher.upload().json()["id"]
+    second = publisher.upload(manifest(version="1.1.0", scopes=["events:read:order.created", "kv:write"])).json()
+    assert second["previous_version"] is None
+    # ... but once 1.0.0 is certified, certifying 1.1.0 measures from it
+    _certify(first)
+    version = _certify(second["id"])
+    assert version.previous.version == "1.0.0"
+    assert version.scope_changes == [{"scope": "kv:write", "change": "escalation", "replaces": "kv:read"}]
+    # and afterwards they are fixed
+    version.scope_changes = []
+    with pytest.raises(ValueError):
+        version.save(update_fields=["scope_changes"])
+
+
+def test_leaving_certified_withdraws_the_countersignature(publisher):
+    version = _certify(publisher.upload().json()["id"])
+    assert version.countersignature
+    version = services.version_transition(version=version, to="certifying")
+    assert version.countersignature is None
+    version = services.version_transition(version=version, to="rejected")
+    assert version.countersignature is None
+
+
+def test_a_version_signed_by_a_revoked_key_is_not_certified(publisher):
+    version = ExtensionVersion.objects.get(pk=publisher.upload().json()["id"])
+    for status in ("submitted", "certifying"):
+        version = services.version_transition(version=version, to=status)
+    services.signing_key_revoke(principal=None, key=publisher.key, reason="leaked")
+    with pytest.raises(Exception, match="revoked") as caught:
+        services.version_transition(version=version, to="certified")
+    assert getattr(caught.value, "code", "") == "signing_key_revoked"
+    version.refresh_from_db()
+    assert version.status == "certifying" and version.countersignature is None
+
+
+def test_a_stale_copy_of_a_key_cannot_undo_a_revocation(publisher):
+    # given two requests that loaded the same active key
+    stale = SigningKey.objects.get(pk=publisher.key.pk)
+    services.signing_key_revoke(principal=None, key=SigningKey.objects.get(pk=publisher.key.pk), reason="leaked")
+    # when the slower one rotates it
+    new = Ed25519PrivateKey.generate()
+    with pytest.raises(Exception, match="Only an active key"):
+        services.signing_key_rotate(principal=None, key=stale, name="next", public_key=public_b64(new))
+    # then the key stays revoked and no successor exists
+    assert SigningKey.objects.get(pk=publisher.key.pk).status == "revoked"
+    assert not SigningKey.objects.filter(name="next").exists()
+
+
+def test_signatures_are_stored_in_one_canonical_form(publisher):
+    data = package_bytes(manifest())
+    standard = sign_package(publisher.private, hashlib.sha256(data).hexdigest())
+    urlsafe = " " + standard.replace("+", "-").replace("/", "_").rstrip("=") + " "
+    body = publisher.upload(data=data, signature=urlsafe).json()
+    assert body["signature"] == standard
