@@ -227,6 +227,94 @@ def edit_a_description(old, new):
     op(new, "get", ORGS)["summary"] = "List the organisations you belong to"
 
 
+def edit_documentation_only(old, new):
+    get = op(new, "get", ORG)
+    get.update({"summary": "Fetch", "description": "Any words.", "tags": ["renamed"]})
+    param(new, "get", ORG, "org_id").update({"description": "The id.", "example": "org_1"})
+    get["responses"]["200"]["description"] = "The organisation"
+    get["responses"]["200"]["content"]["application/json"]["examples"] = {"one": {"value": {"id": "org_1"}}}
+    component(new, "OrgOut")["description"] = "An organisation."
+    new["info"]["title"] = "Another title"
+    new["tags"] = [{"name": "organisations", "description": "Tenants."}]
+
+
+def change_the_servers(old, new):
+    new["servers"] = [{"url": "https://api.plaza.example.com/v2"}]
+
+
+def add_a_server(old, new):
+    old["servers"] = [{"url": "https://api.plaza.example.com"}]
+    new["servers"] = [{"url": "https://api.plaza.example.com/", "description": "Production"}]
+    new["servers"].append({"url": "https://eu.api.plaza.example.com"})
+
+
+def give_an_operation_its_own_server(old, new):
+    op(new, "get", ORG)["servers"] = [{"url": "https://other.plaza.example.com"}]
+
+
+def with_header(doc, name="ETag", **header):
+    op(doc, "get", ORG)["responses"]["200"]["headers"] = {name: {"schema": {"type": "string"}, **header}}
+
+
+def remove_a_response_header(old, new):
+    with_header(old)
+
+
+def add_a_response_header(old, new):
+    with_header(new)
+
+
+def narrow_a_response_header(old, new):
+    with_header(old, "X-Total", schema={"type": "integer"}, required=True)
+    with_header(new, "x-total", schema={"type": "string"})
+
+
+def describe_a_response_header(old, new):
+    with_header(old)
+    with_header(new, description="The version of the organisation.")
+
+
+def remove_a_304_response(old, new):
+    op(old, "get", ORG)["responses"]["304"] = {"description": "Not modified"}
+
+
+def remove_a_404_response(old, new):
+    op(old, "get", ORG)["responses"]["404"] = {"description": "Not found"}
+
+
+def add_a_304_response(old, new):
+    op(new, "get", ORG)["responses"]["304"] = {"description": "Not modified"}
+
+
+def change_path_param_style(old, new):
+    param(new, "get", ORG, "org_id")["style"] = "label"
+
+
+def change_path_param_explode(old, new):
+    param(new, "get", ORG, "org_id")["explode"] = True
+
+
+def change_path_item_param_style(old, new):
+    for doc, style in ((old, None), (new, "matrix")):
+        item = doc["paths"][ORG]
+        params = op(doc, "get", ORG).pop("parameters")
+        item["parameters"] = params if style is None else [{**params[0], "style": style}]
+        op(doc, "patch", ORG).pop("parameters", None)
+
+
+def spell_out_the_default_style(old, new):
+    param(new, "get", ORG, "org_id").update({"style": "simple", "explode": False})
+    param(new, "get", ORGS, "limit").update({"style": "form", "explode": True})
+
+
+def remove_response_links(old, new):
+    op(old, "get", ORG)["responses"]["200"]["links"] = {"self": {"operationId": "apps_orgs_api_get_org"}}
+
+
+def add_a_callback(old, new):
+    op(new, "post", ORGS)["callbacks"] = {"created": {}}
+
+
 ENVELOPE = {
     "type": "object",
     "required": ["error"],
@@ -288,6 +376,29 @@ API_TABLE = [
     (remove_deprecated_operation_before_sunset, [(BRK, "POST /api/v1/orgs", "operation_removed")]),
     (rename_path_parameter, [(INF, "GET /api/v1/orgs/{id}", "path_parameter_renamed")]),
     (edit_a_description, [(INF, "document", "documentation_changed")]),
+    (edit_documentation_only, [(INF, "document", "documentation_changed")]),
+    (change_the_servers, [(BRK, "servers", "server_removed"), (INF, "servers", "server_added")]),
+    (add_a_server, [(INF, "servers", "server_added")]),
+    (give_an_operation_its_own_server, [(BRK, f"GET {ORG} servers", "server_removed")]),
+    (remove_a_response_header, [(BRK, f"GET {ORG} response 200 header 'etag'", "response_header_removed")]),
+    (add_a_response_header, [(INF, f"GET {ORG} response 200 header 'etag'", "response_header_added")]),
+    (
+        narrow_a_response_header,
+        [
+            (BRK, f"GET {ORG} response 200 header 'x-total'", "response_header_optional"),
+            (BRK, f"GET {ORG} response 200 header 'x-total'", "type_changed", "$"),
+        ],
+    ),
+    (describe_a_response_header, [(INF, "document", "documentation_changed")]),
+    (remove_a_304_response, [(BRK, f"GET {ORG} response 304", "response_removed")]),
+    (remove_a_404_response, [(BRK, f"GET {ORG} response 404", "response_removed")]),
+    (add_a_304_response, [(INF, f"GET {ORG} response 304", "response_added")]),
+    (change_path_param_style, [(BRK, f"GET {ORG} path parameter 'org_id'", "parameter_style_changed")]),
+    (change_path_param_explode, [(BRK, f"GET {ORG} path parameter 'org_id'", "parameter_style_changed")]),
+    (change_path_item_param_style, [(BRK, f"GET {ORG} path parameter 'org_id'", "parameter_style_changed")]),
+    (spell_out_the_default_style, [(INF, "document", "documentation_changed")]),
+    (remove_response_links, [(BRK, f"GET {ORG} response 200", "unchecked_change")]),
+    (add_a_callback, [(INF, "POST /api/v1/orgs", "unchecked_added")]),
     (
         change_the_error_envelope,
         [(BRK, "error envelope (400 of GET /api/v1/orgs and 1 more)", "type_changed", "$.error.code")],
@@ -340,12 +451,39 @@ def edit(directory: Path, event: str, fn) -> None:
     file.write_text(json.dumps(doc))
 
 
-def add_version(schema_fn):
+def add_version(schema_fn, examples_fn=None):
+    """A new last version: ``schema_fn`` applied to the latest schema, with the latest examples (or
+    ``examples_fn`` applied to them)."""
+
     def fn(doc):
         schema = schema_fn(copy.deepcopy(doc["versions"][-1]["schema"]))
-        doc["versions"].append({"version": len(doc["versions"]) + 1, "schema": schema, "examples": []})
+        examples = copy.deepcopy(doc["versions"][-1].get("examples", []))
+        examples = examples_fn(examples) if examples_fn else examples
+        doc["versions"].append({"version": len(doc["versions"]) + 1, "schema": schema, "examples": examples})
 
     return fn
+
+
+def unchanged(schema):
+    return schema
+
+
+def with_a_total_number_example(examples):
+    examples[0]["total"] = 59.9
+    return examples
+
+
+def no_examples(examples):
+    return []
+
+
+def with_invalid_json_schema(schema):
+    schema["properties"]["channel"] = {"type": "string", "maxLength": -1}
+    return schema
+
+
+def with_string_type(schema):
+    return {"type": "string"}
 
 
 def with_optional_field(schema):
@@ -404,6 +542,31 @@ EVENTS_TABLE = [
     ),
     ("tighten the mode", [("customer.created", set_mode("FULL"))], [(INF, "customer.created", "mode_changed")]),
     ("unknown mode", [("customer.created", set_mode("SIDEWAYS"))], [(BRK, "customer.created", "mode_invalid")]),
+    (
+        "compatible new version whose example fails its schema",
+        [("order.created", add_version(with_optional_field, with_a_total_number_example))],
+        [(BRK, "order.created v2", "version_invalid", "$.examples[0].total")],
+    ),
+    (
+        "compatible new version without examples",
+        [("order.created", add_version(with_optional_field, no_examples))],
+        [(BRK, "order.created v2", "version_invalid", "$.examples")],
+    ),
+    (
+        "new version that is not a valid JSON Schema",
+        [("order.created", add_version(with_invalid_json_schema))],
+        [(BRK, "order.created v2", "version_invalid", "$.schema.properties.channel.maxLength")],
+    ),
+    (
+        "new version that is not an object schema",
+        [("order.created", set_mode("NONE")), ("order.created", add_version(with_string_type))],
+        [(BRK, "order.created v2", "version_invalid", "$.schema.type")],
+    ),
+    (
+        "new version identical to the latest",
+        [("order.created", add_version(unchanged))],
+        [(BRK, "order.created v2", "version_unchanged")],
+    ),
 ]
 
 
@@ -415,10 +578,15 @@ def test_event_changes_are_classified(tmp_path, label, edits, expected):
         edit(directory, event, fn)
     found = contracts.compare_events(snapshot, contracts.events_document(directory))
     listing = "\n".join(c.line() for c in found)
-    for severity, where, rule in expected:
-        assert any((c.severity, c.where, c.rule) == (severity, where, rule) for c in found), listing
+    for severity, where, rule, *field in expected:
+        assert any(
+            (c.severity, c.where, c.rule) == (severity, where, rule) and c.field == (field or [c.field])[0]
+            for c in found
+        ), listing
     if not any(e[0] == BRK for e in expected):
         assert not [c for c in found if c.breaking], listing
+    if any(e[2] in ("version_invalid", "version_unchanged") for e in expected):
+        assert not [c for c in found if c.rule == "version_added"], listing
 
 
 def test_removed_version_and_removed_type_are_breaking(tmp_path):
@@ -454,6 +622,108 @@ def test_the_events_snapshot_holds_every_shipped_type_with_fingerprints():
     v1 = doc["order.created"]["versions"]["1"]
     assert doc["order.created"]["compatibility"] == "FULL_TRANSITIVE"
     assert len(v1["fingerprint"]) == 64 and v1["schema"]["type"] == "object"
+    assert not [v for t in doc.values() for v in t["versions"].values() if "problems" in v]  # all registrable
+
+
+def test_an_invalid_version_of_a_new_type_is_breaking_with_its_path(tmp_path):
+    snapshot = contracts.events_document()
+    directory = catalog_copy(tmp_path)
+    doc = json.loads((directory / "order.created.json").read_text())
+    doc["name"] = "order.cancelled"
+    doc["versions"][0]["examples"][0]["currency"] = "euro"
+    (directory / "order.cancelled.json").write_text(json.dumps(doc))
+    current = contracts.events_document(directory)
+    assert current["order.cancelled"]["versions"]["1"]["problems"][0]["path"] == "$.examples[0].currency"
+    found = [c for c in contracts.compare_events(snapshot, current) if c.breaking]
+    assert [(c.where, c.rule, c.field) for c in found] == [
+        ("order.cancelled v1", "version_invalid", "$.examples[0].currency")
+    ]
+    assert found[0].line().startswith("BREAKING events: order.cancelled v1: $.examples[0].currency: 'euro' does not")
+    assert found[0].line().endswith("(the registry refuses this version: pattern) (rule version_invalid)")
+
+
+# --- (c2) token scopes and roles ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def policy() -> dict:
+    return contracts.policy_document()
+
+
+def remove_action(old, new):
+    del new["actions"]["extension.view"]
+
+
+def change_action_scope(old, new):
+    new["actions"]["extension.view"]["scope"] = "org:read"
+
+
+def take_roles_from_action(old, new):
+    new["actions"]["extension.view"]["roles"] = ["admin", "owner"]
+
+
+def give_role_to_action(old, new):
+    new["actions"]["audit.view"]["roles"] = sorted([*new["actions"]["audit.view"]["roles"], "developer"])
+
+
+def add_action(old, new):
+    new["actions"]["report.view"] = {"scope": "audit:read", "roles": ["admin", "owner"]}
+
+
+def remove_scope(old, new):
+    del new["scopes"]["audit:read"]
+
+
+def add_scope(old, new):
+    new["scopes"]["reports:read"] = "Read reports"
+
+
+def describe_scope(old, new):
+    new["scopes"]["audit:read"] = "Read the audit log"
+
+
+EXT = "action 'extension.view'"
+POLICY_TABLE = [
+    (remove_action, [(BRK, EXT, "action_removed")]),
+    (change_action_scope, [(BRK, EXT, "action_scope_changed")]),
+    (
+        take_roles_from_action,
+        [
+            (BRK, EXT, "role_removed", "billing"),
+            (BRK, EXT, "role_removed", "developer"),
+            (BRK, EXT, "role_removed", "member"),
+        ],
+    ),
+    (give_role_to_action, [(INF, "action 'audit.view'", "role_added", "developer")]),
+    (add_action, [(INF, "action 'report.view'", "action_added")]),
+    (remove_scope, [(BRK, "scope 'audit:read'", "scope_removed")]),
+    (add_scope, [(INF, "scope 'reports:read'", "scope_added")]),
+    (describe_scope, [(INF, "scope 'audit:read'", "scope_description_changed")]),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), POLICY_TABLE, ids=[c.__name__ for c, _ in POLICY_TABLE])
+def test_policy_changes_are_classified(policy, change, expected):
+    old, new = copy.deepcopy(policy), copy.deepcopy(policy)
+    change(old, new)
+    found = contracts.compare_policy(old, new)
+    listing = "\n".join(c.line() for c in found)
+    for severity, where, rule, *word in expected:
+        assert any(
+            (c.area, c.severity, c.where, c.rule) == ("policy", severity, where, rule)
+            and (word or [""])[0] in c.message
+            for c in found
+        ), f"expected {severity} {where} {rule} {word}, got:\n{listing}"
+    assert len(found) == len(expected), listing
+    assert contracts.compare_policy(policy, copy.deepcopy(policy)) == []
+
+
+def test_the_policy_snapshot_holds_every_action_and_scope(policy):
+    from apps.orgs.policy import ACTIONS, SCOPES
+
+    assert set(policy["actions"]) == set(ACTIONS) and policy["scopes"] == SCOPES
+    assert policy["actions"]["org.policy.update"] == {"scope": "org:write", "roles": ["owner"]}
+    assert policy["actions"]["extension.view"]["roles"] == sorted(policy["actions"]["extension.view"]["roles"])
 
 
 # --- (d) the command and --update --------------------------------------------------------------------------------
@@ -476,7 +746,7 @@ def add_ghost_operation(directory: Path) -> None:
 
 
 def test_update_creates_snapshots_that_then_pass(snapshots):
-    assert {p.name for p in snapshots.iterdir()} == {"openapi.json", "events.json"}
+    assert {p.name for p in snapshots.iterdir()} == {"openapi.json", "events.json", "policy.json"}
     code, out = run(snapshot_dir=str(snapshots))
     assert code == 0 and out.startswith("contracts OK")
 
@@ -539,6 +809,45 @@ def test_event_catalog_changes_go_through_catalog_dir(snapshots, tmp_path):
     assert "BREAKING events: order.created v1: Published version 1 was edited" in out
     code, out = run("--update", snapshot_dir=str(snapshots), catalog_dir=str(directory))
     assert code == 1 and "Refusing" in out
+
+
+def test_an_invalid_catalog_version_fails_the_command(snapshots, tmp_path):
+    directory = catalog_copy(tmp_path)
+    edit(directory, "order.created", add_version(with_optional_field, with_a_total_number_example))
+    code, out = run(snapshot_dir=str(snapshots), catalog_dir=str(directory))
+    assert code == 1 and "== Event schemas: breaking changes" in out
+    assert "BREAKING events: order.created v2: $.examples[0].total: 59.9 is not of type 'string'" in out
+    assert "version_added" not in out
+
+
+def test_a_token_scope_or_role_change_in_the_code_fails_the_command(snapshots, monkeypatch):
+    from apps.orgs import policy
+    from apps.orgs.models import Role
+
+    monkeypatch.setitem(policy.ACTIONS, "extension.view", ("org:read", frozenset({Role.OWNER, Role.ADMIN})))
+    code, out = run(snapshot_dir=str(snapshots))
+    assert code == 1 and out.startswith("contracts FAILED: 4 breaking changes against ")
+    assert "== Token scopes and roles: breaking changes" in out
+    assert (
+        "BREAKING policy: action 'extension.view': Its scope changed from extensions:read to org:read: tokens "
+        "issued with extensions:read would be refused. (rule action_scope_changed)"
+    ) in out
+    assert "BREAKING policy: action 'extension.view': The role member may no longer do it. (rule role_removed)" in out
+    code, out = run("--update", snapshot_dir=str(snapshots))
+    assert code == 1 and "Refusing" in out
+
+
+def test_a_new_action_only_needs_an_update(snapshots, monkeypatch):
+    from apps.orgs import policy
+    from apps.orgs.models import Role
+
+    monkeypatch.setitem(policy.ACTIONS, "report.view", ("audit:read", frozenset({Role.OWNER})))
+    code, out = run(snapshot_dir=str(snapshots))
+    assert code == 1 and "out of date (policy.json)" in out
+    assert "info policy: action 'report.view': New action (scope audit:read, roles owner). (rule action_added)" in out
+    code, out = run("--update", snapshot_dir=str(snapshots))
+    assert code == 0 and "contracts/policy.json: updated (0 breaking, 1 info)" in out
+    assert json.loads((snapshots / "policy.json").read_text())["actions"]["report.view"]["roles"] == ["owner"]
 
 
 def test_an_unreadable_catalog_is_reported_and_never_written(snapshots, tmp_path):

@@ -6,6 +6,10 @@ request bodies) must still be accepted: ``is_subschema(old, new)``; what the ser
 accepted by old clients: ``is_subschema(new, old)``. Event schemas: published versions never change, new versions
 obey their type's compatibility mode, and the mode is never loosened.
 
+Token scopes and roles (``contracts/policy.json``, from ``apps.orgs.policy``): a token or member that may do an
+action today still may. Removing an action, changing its scope, taking a role from it or removing a scope is
+breaking; additions are info.
+
 Every finding is a ``Change``: ``breaking`` ones fail the gate, ``info`` ones (additions, compatible edits) only
 need the snapshot to be updated so the PR shows them.
 """
@@ -33,6 +37,7 @@ from apps.events.contracts.report import (
     EVENTS_FILE,
     INFO,
     OPENAPI_FILE,
+    POLICY_FILE,
     UPDATE_COMMAND,
     Change,
     ContractsError,
@@ -40,7 +45,7 @@ from apps.events.contracts.report import (
     _shown_dir,
     render,
 )
-from apps.events.services import fingerprint
+from apps.events.services import fingerprint, validate_event_schema
 
 __all__ = [
     "BREAKING",
@@ -51,6 +56,7 @@ __all__ = [
     "INFO",
     "METHODS",
     "OPENAPI_FILE",
+    "POLICY_FILE",
     "SCHEMA_LISTS",
     "SCHEMA_MAPS",
     "SCHEMA_ONE",
@@ -62,8 +68,10 @@ __all__ = [
     "check",
     "compare_events",
     "compare_openapi",
+    "compare_policy",
     "events_document",
     "openapi_document",
+    "policy_document",
     "render",
     "write_snapshots",
 ]
@@ -82,14 +90,74 @@ def openapi_document() -> dict:
 
 
 def events_document(catalog_dir: Path | str | None = None) -> dict:
-    """{name: {compatibility, versions: {"1": {fingerprint, schema}}}} for every type of the shipped catalog."""
+    """{name: {compatibility, versions: {"1": {fingerprint, schema}}}} for every type of the shipped catalog.
+
+    A version the registry would refuse (``validate_event_schema``: not a valid JSON Schema, not an object, an
+    example failing the schema, …) also carries ``problems``: [{path, rule, message}]; valid ones have no such key."""
     out = {}
     for doc in load_catalog(Path(catalog_dir or CATALOG_DIR)):
-        versions = {
-            str(v["version"]): {"fingerprint": fingerprint(v["schema"]), "schema": v["schema"]} for v in doc["versions"]
-        }
+        versions = {}
+        for v in doc["versions"]:
+            schema = v.get("schema")
+            entry = {"fingerprint": fingerprint(schema), "schema": schema}
+            if problems := validate_event_schema(schema, v.get("examples", [])):
+                entry["problems"] = problems
+            versions[str(v["version"])] = entry
         out[doc["name"]] = {"compatibility": doc.get("compatibility", DEFAULT_MODE), "versions": versions}
     return json.loads(render(out))
+
+
+def policy_document() -> dict:
+    """{actions: {name: {scope, roles: [sorted]}}, scopes: {name: description}} from ``apps.orgs.policy``."""
+    from apps.orgs import policy
+
+    actions = {
+        name: {"scope": str(scope), "roles": sorted(str(role) for role in roles)}
+        for name, (scope, roles) in policy.ACTIONS.items()
+    }
+    return json.loads(render({"actions": actions, "scopes": {str(k): str(v) for k, v in policy.SCOPES.items()}}))
+
+
+def compare_policy(old: dict, new: dict) -> list[Change]:
+    """Changes from the snapshot ``old`` to the current ``new`` (both in ``policy_document`` form), breaking first:
+    what an issued token or a member's role may do today must stay allowed."""
+    changes: list[Change] = []
+
+    def add(severity, where, rule, message):
+        changes.append(Change("policy", severity, where, rule, message))
+
+    old_actions, new_actions = old.get("actions") or {}, new.get("actions") or {}
+    for name in sorted(old_actions.keys() | new_actions.keys()):
+        before, after, where = old_actions.get(name), new_actions.get(name), f"action '{name}'"
+        if after is None:
+            why = "The action was removed: tokens and roles that may do it today would be refused."
+            add(BREAKING, where, "action_removed", why)
+            continue
+        if before is None:
+            why = f"New action (scope {after.get('scope')}, roles {', '.join(after.get('roles') or []) or 'none'})."
+            add(INFO, where, "action_added", why)
+            continue
+        if before.get("scope") != after.get("scope"):
+            why = (
+                f"Its scope changed from {before.get('scope')} to {after.get('scope')}: tokens issued with "
+                f"{before.get('scope')} would be refused."
+            )
+            add(BREAKING, where, "action_scope_changed", why)
+        old_roles, new_roles = set(before.get("roles") or []), set(after.get("roles") or [])
+        for role in sorted(old_roles - new_roles):
+            add(BREAKING, where, "role_removed", f"The role {role} may no longer do it.")
+        for role in sorted(new_roles - old_roles):
+            add(INFO, where, "role_added", f"The role {role} may now do it.")
+    old_scopes, new_scopes = old.get("scopes") or {}, new.get("scopes") or {}
+    for name in sorted(old_scopes.keys() | new_scopes.keys()):
+        where = f"scope '{name}'"
+        if name not in new_scopes:
+            add(BREAKING, where, "scope_removed", "The scope was removed: tokens issued with it would lose it.")
+        elif name not in old_scopes:
+            add(INFO, where, "scope_added", "New scope.")
+        elif old_scopes[name] != new_scopes[name]:
+            add(INFO, where, "scope_description_changed", f"Description changed to {new_scopes[name]!r}.")
+    return sorted(changes, key=lambda c: not c.breaking)
 
 
 def check(
@@ -98,8 +166,10 @@ def check(
     *,
     today: dt.date | None = None,
     openapi: dict | None = None,
+    policy: dict | None = None,
 ) -> Report:
-    """Compare the current API document (or ``openapi``) and catalog with the snapshots in ``snapshot_dir``."""
+    """Compare the current API document (or ``openapi``), catalog and token policy (or ``policy``) with the
+    snapshots in ``snapshot_dir``."""
     snapshot_dir = Path(snapshot_dir or SNAPSHOT_DIR)
     changes: list[Change] = []
     documents: dict[str, dict | None] = {OPENAPI_FILE: openapi if openapi is not None else openapi_document()}
@@ -108,8 +178,9 @@ def check(
     except CatalogError as exc:
         documents[EVENTS_FILE] = None
         changes.append(Change("events", BREAKING, "catalog", "catalog_invalid", str(exc)))
+    documents[POLICY_FILE] = policy if policy is not None else policy_document()
     outdated = []
-    for name in (OPENAPI_FILE, EVENTS_FILE):
+    for name in (OPENAPI_FILE, EVENTS_FILE, POLICY_FILE):
         path, current = snapshot_dir / name, documents[name]
         if not path.exists():
             outdated.append(name)
@@ -126,8 +197,10 @@ def check(
             continue
         if current is not None and name == OPENAPI_FILE:
             changes += compare_openapi(snapshot, current, today=today)
-        elif current is not None:
+        elif current is not None and name == EVENTS_FILE:
             changes += compare_events(snapshot, current)
+        elif current is not None:
+            changes += compare_policy(snapshot, current)
     return Report(changes, snapshot_dir, documents, outdated)
 
 
@@ -152,4 +225,4 @@ def write_snapshots(report: Report) -> list[str]:
 
 
 def _area(name: str) -> str:
-    return "api" if name == OPENAPI_FILE else "events"
+    return {OPENAPI_FILE: "api", EVENTS_FILE: "events", POLICY_FILE: "policy"}[name]

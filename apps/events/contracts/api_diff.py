@@ -1,5 +1,12 @@
 """The REST API half of the gate: the committed OpenAPI snapshot against the document the code generates now,
 judged for N-1 clients (see the package docstring).
+
+What is compared: operations, parameters (schema, required, serialization), request bodies, responses (every
+documented status code; bodies and headers of the non-error ones, the shared error envelope of 4xx/5xx), security,
+security schemes and base URLs (``servers``). Anything else that changes outside documentation fields (``DOC_FIELDS``)
+is reported as ``unchecked_change``, breaking: the gate cannot prove old clients keep working, so a reviewer must
+look. Only a difference confined to documentation (or to what the checks prove equal, such as a renamed component
+of the same shape) is ``documentation_changed``.
 """
 
 from __future__ import annotations
@@ -19,6 +26,21 @@ SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "depen
 SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 SCHEMA_ONE = ("additionalProperties", "not", "if", "then", "else", "contains", "propertyNames")
 SCHEMA_ONE += ("unevaluatedProperties", "unevaluatedItems", "additionalItems")
+# Fields of OpenAPI objects (operations, parameters, responses, media types, …) that only document. ``x-*``
+# extensions count as documentation too; the deprecation ones the gate reads are compared on their own.
+DOC_FIELDS = frozenset({"summary", "description", "tags", "externalDocs", "example", "examples", "title"})
+# What each OpenAPI object holds that the gate compares itself; the rest (minus DOC_FIELDS) must stay equal.
+_CHECKED_DOCUMENT = frozenset({"openapi", "info", "paths", "components", "servers", "security"})
+_CHECKED_COMPONENTS = frozenset({"schemas", "securitySchemes", "parameters", "requestBodies", "responses", "headers"})
+_CHECKED_COMPONENTS |= frozenset({"examples"})
+_CHECKED_OPERATION = frozenset({"operationId", "deprecated", "parameters", "requestBody", "responses", "security"})
+_CHECKED_OPERATION |= frozenset({"servers"})
+_CHECKED_PATH_ITEM = frozenset({*METHODS, "parameters", "servers", "$ref"})
+_CHECKED_PARAMETER = frozenset({"name", "in", "required", "schema", "style", "explode", "allowReserved", "deprecated"})
+_CHECKED_BODY = frozenset({"required", "content"})
+_CHECKED_RESPONSE = frozenset({"content", "headers"})
+_CHECKED_MEDIA = frozenset({"schema"})
+_CHECKED_HEADER = frozenset({"schema", "required", "deprecated"})
 
 
 def compare_openapi(old: dict, new: dict, *, today: dt.date | None = None) -> list[Change]:
@@ -203,6 +225,107 @@ def _names(alternatives: list) -> str:
     return " or ".join(" + ".join(sorted(a)) for a in alternatives if a) or "nothing"
 
 
+def _serialization(param: dict) -> dict:
+    """A parameter's style, explode and allowReserved with OpenAPI's defaults filled in, so spelling out a default
+    is not a change: style ``form`` for query and cookie parameters, ``simple`` for path and header ones; explode
+    true exactly for ``form``."""
+    style = param.get("style") or ("form" if param.get("in") in ("query", "cookie") else "simple")
+    explode = param["explode"] if isinstance(param.get("explode"), bool) else style == "form"
+    return {"style": style, "explode": explode, "allowReserved": param.get("allowReserved") is True}
+
+
+def _server_urls(servers) -> set[str]:
+    """The base URLs a ``servers`` list allows: variables expanded over their ``enum`` (else their default); no
+    servers means "/" (OpenAPI's default). A trailing slash does not count."""
+    urls = set()
+    for server in servers if isinstance(servers, list) and servers else [{"url": "/"}]:
+        if not isinstance(server, dict) or not isinstance(server.get("url"), str):
+            continue
+        expanded = [server["url"]]
+        variables = server.get("variables") if isinstance(server.get("variables"), dict) else {}
+        for name, variable in sorted(variables.items()):
+            variable = variable if isinstance(variable, dict) else {}
+            values = variable.get("enum") if isinstance(variable.get("enum"), list) else [variable.get("default")]
+            expanded = [u.replace(f"{{{name}}}", str(v)) for u in expanded for v in values[:20]][:200]
+        urls |= {u.rstrip("/") or "/" for u in expanded}
+    return urls
+
+
+def _servers(doc: dict, op: dict, item: dict):
+    """The servers an operation is called on: its own, else its path item's, else the document's."""
+    for obj in (op, item, doc):
+        if isinstance(obj, dict) and "servers" in obj:
+            return obj["servers"]
+    return None
+
+
+def _undocumented(value):
+    """``value`` without documentation fields and ``x-*`` extensions, at any depth."""
+    if isinstance(value, list):
+        return [_undocumented(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        k: _undocumented(v)
+        for k, v in value.items()
+        if k not in DOC_FIELDS and not (isinstance(k, str) and k.startswith("x-"))
+    }
+
+
+def _rest(obj, checked: frozenset) -> dict:
+    """What ``obj`` holds besides the fields the gate checks itself and documentation."""
+    return _undocumented({k: v for k, v in obj.items() if k not in checked}) if isinstance(obj, dict) else {}
+
+
+def _unchecked(doc: dict) -> dict[tuple, tuple[str, dict]]:
+    """Where the gate does not look: location -> (label, what is there besides the fields compared elsewhere and
+    documentation). Locations are the document, its components, and per operation: the operation and its path
+    item, each parameter, the request body, each response, media type and response header. A location only one
+    document has (a new operation, a removed parameter, another content type) is reported by the checks; where
+    both have it, equal values mean the documents differ only in checked or documentation fields."""
+    components = doc.get("components") if isinstance(doc.get("components"), dict) else {}
+    out: dict[tuple, tuple[str, dict]] = {
+        ("document",): ("document", _rest(doc, _CHECKED_DOCUMENT)),
+        ("components",): ("components", _rest(components, _CHECKED_COMPONENTS)),
+    }
+
+    def content(key: tuple, label: str, obj: dict) -> None:
+        media = obj.get("content") if isinstance(obj.get("content"), dict) else {}
+        for ctype, value in media.items():
+            out[(*key, ctype)] = (f"{label} {ctype}", _rest(value, _CHECKED_MEDIA))
+
+    for (template, method), (path, op, item) in _operations(doc).items():
+        key, label = (template, method), f"{method.upper()} {path}"
+        out[key] = (label, _rest(op, _CHECKED_OPERATION))
+        out[(template, "path item")] = (f"{path} path item", _rest(item, _CHECKED_PATH_ITEM))
+        slots = {name: i for i, name in enumerate(re.findall(r"\{([^}]*)\}", path))}  # path parameters by position
+        for param in [*(item.get("parameters") or []), *(op.get("parameters") or [])]:
+            param = _deref(doc, param)
+            if not isinstance(param, dict):
+                continue
+            place, name = param.get("in"), str(param.get("name"))
+            at = (*key, "parameter", place, slots.get(name, name) if place == "path" else name.lower())
+            out[at] = (f"{label} {place} parameter '{name}'", _rest(param, _CHECKED_PARAMETER | {"content"}))
+            content(at, f"{label} {place} parameter '{name}'", param)
+        body = _deref(doc, op.get("requestBody"))
+        if isinstance(body, dict):
+            out[(*key, "body")] = (f"{label} request body", _rest(body, _CHECKED_BODY))
+            content((*key, "body"), f"{label} request body", body)
+        for code, response in (op.get("responses") or {}).items():
+            response = _deref(doc, response)
+            if not isinstance(response, dict):
+                continue
+            at = (*key, "response", str(code))
+            out[at] = (f"{label} response {code}", _rest(response, _CHECKED_RESPONSE))
+            content(at, f"{label} response {code}", response)
+            headers = response.get("headers") if isinstance(response.get("headers"), dict) else {}
+            for name, header in headers.items():
+                rest = _rest(_deref(doc, header), _CHECKED_HEADER | {"content"})
+                out[(*at, "header", name.lower())] = (f"{label} response {code} header '{name.lower()}'", rest)
+                content((*at, "header", name.lower()), f"{label} response {code} header '{name.lower()}'", header)
+    return out
+
+
 class _ApiDiff:
     def __init__(self, old: dict, new: dict, today: dt.date):
         self.old, self.new, self.today = old, new, today
@@ -230,6 +353,8 @@ class _ApiDiff:
                 self.operation(key, old_ops[key], new_ops[key])
         self.security_schemes()
         self.error_envelope()
+        self.servers("servers", self.old.get("servers"), self.new.get("servers"))
+        self.unchecked()
         if not self.changes and render(self.old) != render(self.new):
             why = "The document changed without changing the contract (descriptions, summaries, titles or order)."
             self.add(INFO, "document", "documentation_changed", why)
@@ -269,6 +394,9 @@ class _ApiDiff:
         self.request_body(where, old_op, new_op)
         self.responses(where, key)
         self.security(where, old_op, new_op)
+        if any("servers" in obj for obj in (old_op, old_item, new_op, new_item)):  # else the document's apply
+            old_servers, new_servers = _servers(self.old, old_op, old_item), _servers(self.new, new_op, new_item)
+            self.servers(f"{where} servers", old_servers, new_servers)
 
     # parameters
 
@@ -308,9 +436,10 @@ class _ApiDiff:
             other = new[(place, name)]
             if required(other) and not required(param):
                 self.add(BREAKING, at, "parameter_now_required", "The optional parameter is now required.")
-            for key in ("style", "explode", "allowReserved"):
-                if param.get(key) != other.get(key):
-                    why = f"Its serialization changed ({key}: {param.get(key)!r} → {other.get(key)!r})."
+            before, after = _serialization(param), _serialization(other)
+            for key in before:
+                if before[key] != after[key]:
+                    why = f"Its serialization changed ({key}: {before[key]!r} → {after[key]!r})."
                     self.add(BREAKING, at, "parameter_style_changed", why)
             writer, reader = self._param_schema(param), self._param_schema(other)
             if reader is None:
@@ -384,15 +513,15 @@ class _ApiDiff:
         for code, response in old_responses.items():
             at = f"{where} response {code}"
             old, new = _deref(self.old_sent, response), _deref(self.new_sent, new_responses.get(code))
-            if _is_success(code) and new is None:
+            if new is None:  # any documented status: clients may branch on a 304 or a 404 as much as on a 200
                 why = f"The {code} response is gone (now: {', '.join(sorted(map(str, new_responses))) or 'none'})."
                 self.add(BREAKING, at, "response_removed", why)
-            elif _is_success(code) and isinstance(old, dict) and isinstance(new, dict):
-                self.response(at, old, new)
             elif _is_error(code) and isinstance(old, dict) and isinstance(new, dict):
                 self.error_response(f"{code} of {where}", old, new)
+            elif isinstance(old, dict) and isinstance(new, dict):
+                self.response(at, old, new)
         for code in new_responses:
-            if _is_success(code) and code not in old_responses:
+            if code not in old_responses:
                 self.add(INFO, f"{where} response {code}", "response_added", f"New {code} response.")
 
     def response(self, at: str, old: dict, new: dict) -> None:
@@ -422,6 +551,36 @@ class _ApiDiff:
                 self.add(INFO, at, "schema_changed", "The response schema changed; old clients accept what is sent.")
         for ctype in new_content.keys() - old_content.keys():
             self.add(INFO, at, "response_content_type_added", f"The response may also be sent as {ctype}.")
+        self.response_headers(at, old, new)
+
+    def response_headers(self, at: str, old: dict, new: dict) -> None:
+        """Documented response headers (names case-insensitive): clients may read every one the snapshot lists."""
+
+        def headers(doc, response):
+            found = response.get("headers") if isinstance(response.get("headers"), dict) else {}
+            return {name.lower(): _deref(doc, h) for name, h in found.items() if name.lower() != "content-type"}
+
+        old_headers, new_headers = headers(self.old_sent, old), headers(self.new_sent, new)
+        for name, header in old_headers.items():
+            where, other = f"{at} header '{name}'", new_headers.get(name)
+            header = header if isinstance(header, dict) else {}
+            if not isinstance(other, dict):
+                why = "The response header is no longer documented: clients reading it may get nothing."
+                self.add(BREAKING, where, "response_header_removed", why)
+                continue
+            if header.get("required") is True and other.get("required") is not True:
+                why = "The response header was always sent and now may be missing."
+                self.add(BREAKING, where, "response_header_optional", why)
+            reader, writer = self._param_schema(header), self._param_schema(other)
+            if reader is None:
+                continue
+            writer = {} if writer is None else writer
+            problems = is_subschema(writer, reader, writer_root=self.new_sent, reader_root=self.old_sent)
+            self.add_problems(where, problems)
+            if not problems and _shape(reader, self.old_sent) != _shape(writer, self.new_sent):
+                self.add(INFO, where, "response_header_changed", "The header's schema changed; old clients accept it.")
+        for name in sorted(new_headers.keys() - old_headers.keys()):
+            self.add(INFO, f"{at} header '{name}'", "response_header_added", "New response header.")
 
     def error_response(self, label: str, old: dict, new: dict) -> None:
         """4xx/5xx bodies are the one shared error envelope: compared, but reported once per problem."""
@@ -453,6 +612,36 @@ class _ApiDiff:
             if lost:
                 why = f"Clients authenticating with {_names(lost)} would be refused: it now requires {_names(new)}."
                 self.add(BREAKING, at, "security_changed", why)
+
+    # base URLs
+
+    def servers(self, where: str, old, new) -> None:
+        before, after = _server_urls(old), _server_urls(new)
+        for url in sorted(before - after):
+            now = ", ".join(sorted(after)) or "none"
+            why = f"The base URL {url} is gone (now: {now}): clients calling it would fail."
+            self.add(BREAKING, where, "server_removed", why)
+        for url in sorted(after - before):
+            self.add(INFO, where, "server_added", f"New base URL {url}.")
+
+    # the rest
+
+    def unchecked(self) -> None:
+        """Differences outside what the checks above compare and outside documentation: not provably safe."""
+        old, new = _unchecked(self.old), _unchecked(self.new)
+        for key in sorted(old.keys() & new.keys(), key=str):
+            (_label, before), (label, after) = old[key], new[key]
+            changed = sorted(k for k in before if k not in after or render({"v": before[k]}) != render({"v": after[k]}))
+            added = sorted(after.keys() - before.keys())
+            if changed:
+                why = (
+                    f"Changed in a part the gate does not check ({', '.join(changed)}): it cannot prove old clients "
+                    "keep working. Review the diff; if it is harmless, record it with --allow-breaking."
+                )
+                self.add(BREAKING, label, "unchecked_change", why)
+            if added:
+                why = f"New {', '.join(added)} (not checked by the gate: an addition, review it)."
+                self.add(INFO, label, "unchecked_added", why)
 
     def security_schemes(self) -> None:
         def schemes(doc):

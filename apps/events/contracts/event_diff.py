@@ -1,5 +1,6 @@
 """The event-schema half of the gate: the committed catalog snapshot against the shipped catalog. Published
-versions never change, new versions obey their type's compatibility mode, and the mode is never loosened.
+versions never change, new versions obey their type's compatibility mode, the mode is never loosened, and every
+version is one the registry accepts (``events_document`` attaches ``validate_event_schema``'s problems).
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def compare_events(old: dict, new: dict) -> list[Change]:
                 )
                 add(BREAKING, f"{name} v{number}", "version_changed", why)
         _new_versions(name, published, current, mode or Mode(DEFAULT_MODE), add)
+    for name in sorted(new):
+        versions = new[name].get("versions") or {}
+        for number in sorted(versions, key=int):
+            for p in versions[number].get("problems") or []:
+                why = f"{p.get('message')} (the registry refuses this version: {p.get('rule')})"
+                add(BREAKING, f"{name} v{number}", "version_invalid", why, p.get("path", ""))
     for name in sorted(new.keys() - old.keys()):
         mode = _mode(new[name].get("compatibility"))
         count = len(new[name].get("versions") or {})
@@ -86,5 +93,10 @@ def _new_versions(name: str, published: dict, current: dict, mode: Mode, add, qu
         for p in problems:
             why = f"{p.message} ({p.direction} check against v{p.against_version}, {mode})"
             add(BREAKING, f"{name} v{number}", p.rule, why, _field_of(p.message), p.path)
-        if not problems and not quiet:
+        previous = str(int(number) - 1)
+        latest = (published.get(previous) or current.get(previous) or {}).get("fingerprint")
+        if latest is not None and latest == current[number].get("fingerprint"):
+            why = f"The schema is identical to v{previous}: the registry refuses it (event_schema_unchanged)."
+            add(BREAKING, f"{name} v{number}", "version_unchanged", why)
+        elif not problems and not quiet and not current[number].get("problems"):
             add(INFO, f"{name} v{number}", "version_added", f"New version, compatible under {mode}.")

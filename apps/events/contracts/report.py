@@ -14,6 +14,7 @@ from django.conf import settings
 
 OPENAPI_FILE = "openapi.json"
 EVENTS_FILE = "events.json"
+POLICY_FILE = "policy.json"
 BREAKING, INFO = "breaking", "info"
 UPDATE_COMMAND = "python manage.py check_contracts --update"
 _FIELD_IN_MESSAGE = re.compile(r"(?:[Ff]ield|requires) '([^']*)'")
@@ -21,7 +22,7 @@ _FIELD_IN_MESSAGE = re.compile(r"(?:[Ff]ield|requires) '([^']*)'")
 
 @dataclass(frozen=True)
 class Change:
-    area: str  # "api" or "events"
+    area: str  # "api", "events" or "policy"
     severity: str  # BREAKING or INFO
     where: str  # "POST /api/v1/orgs request body", "order.created v2", ...
     rule: str  # stable machine code: the compatibility checker's rules plus this module's (operation_removed, ...)
@@ -79,9 +80,11 @@ class Report:
             from apps.events.contracts.api_diff import _operations  # api_diff imports this module: import late
 
             api, events = self.documents.get(OPENAPI_FILE) or {}, self.documents.get(EVENTS_FILE) or {}
+            policy = self.documents.get(POLICY_FILE) or {}
+            actions, scopes = len(policy.get("actions") or {}), len(policy.get("scopes") or {})
             return (
-                f"contracts OK: the API ({len(_operations(api))} operations) and {len(events)} event types "
-                f"match {where}/"
+                f"contracts OK: the API ({len(_operations(api))} operations), {len(events)} event types and "
+                f"{actions} token actions ({scopes} scopes) match {where}/"
             )
         lines = []
         if self.breaking:
@@ -103,6 +106,10 @@ class Report:
         if event_breaks:
             lines += ["", "== Event schemas: breaking changes"]
             lines += [c.line() for c in event_breaks]
+        policy_breaks = [c for c in self.breaking if c.area == "policy"]
+        if policy_breaks:
+            lines += ["", "== Token scopes and roles: breaking changes"]
+            lines += [c.line() for c in policy_breaks]
         if self.info:
             lines += ["", "== Not breaking (info)"]
             lines += [c.line() for c in self.info]
@@ -111,8 +118,8 @@ class Report:
         lines.append("")
         if self.breaking:
             lines.append(
-                "Fix the code so existing clients and consumers keep working. If the break is intended and approved "
-                "under the N-1 policy (docs/compatibility.md), record it with"
+                "Fix the code so existing clients, consumers and tokens keep working. If the break is intended and "
+                "approved under the N-1 policy (docs/compatibility.md), record it with"
             )
             lines.append(f"  {UPDATE_COMMAND} --allow-breaking")
         else:
@@ -138,7 +145,7 @@ def _shown_dir(path: Path) -> str:
 
 
 def _field_of(message: str) -> str:
-    """ "$.a.b" from a compatibility-checker message naming field 'a.b', "$" for the value itself, "" when it names none."""
+    """ "$.a.b" from a checker message naming field 'a.b', "$" for the value itself, "" when it names none."""
     found = _FIELD_IN_MESSAGE.search(message)
     if found:
         name = found.group(1)
