@@ -327,11 +327,11 @@ def _check_contiguous(ordered: list[tuple[int, int, str]], directory_start: int)
     entries, or a whole archive, of their own, which the central directory does not list and nothing here checked."""
     position, previous = 0, ""
     for start, end, path in [*ordered, (directory_start, directory_start, "")]:
+        before = f"the entry {_show(path)}" if path else "its central directory"
         if start < position:
-            raise _refuse("package_not_zip", f"The package entry {_show(previous)} runs into its central directory.")
+            raise _refuse("package_not_zip", f"The package entry {_show(previous)} runs into {before}.")
         if start > position:
             after = f"the entry {_show(previous)}" if previous else "the start"
-            before = f"the entry {_show(path)}" if path else "the central directory"
             what = "" if previous else " (another archive, or a self-extracting stub?)"
             raise _refuse(
                 "package_not_zip",
@@ -408,13 +408,14 @@ def _read_archive(data: bytes, limits: PackageLimits) -> dict[str, bytes]:
     _check_declared_sizes(entries, limits)
     spans = [_data_span(data, info, path) for info, path, _ in entries]
     # Entries sharing bytes let a small archive declare gigabytes without any one entry looking suspicious.
-    ordered = sorted((span.start, span.end, path) for span, (_, path, _) in zip(spans, entries, strict=True))
-    for (_, end, first), (start, _, second) in pairwise(ordered):
-        if start < end:
+    paths = [path for _, path, _ in entries]
+    ordered = sorted((span.start, span.data_end, span.end, path) for span, path in zip(spans, paths, strict=True))
+    for (_, data_end, _, first), (start, _, _, second) in pairwise(ordered):
+        if start < data_end:
             raise _refuse("package_zip_bomb", f"The package entries {_show(first)} and {_show(second)} overlap.")
     if problem := next((span.problem for span in spans if span.problem), ""):
         raise zipfile.BadZipFile(problem)
-    _check_contiguous(ordered, directory_start)
+    _check_contiguous([(start, end, path) for start, _, end, path in ordered], directory_start)
     blobs: dict[str, bytes] = {}
     unpacked = 0
     for span, (info, path, is_dir) in zip(spans, entries, strict=True):

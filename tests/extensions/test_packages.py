@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import struct
+import subprocess
 import zipfile
 import zlib
 
@@ -342,6 +344,340 @@ def test_local_header_name_mismatch():
     data = good_package()
     tampered = data.replace(b"module.wasm", b"modulX.wasm", 1)  # the first occurrence is the local header
     refused(tampered, "package_not_zip")
+
+
+# --- what other zip readers would see differently -------------------------------------------------
+
+
+def records(data: bytes) -> list[tuple[int, bytes, int]]:
+    """(position, name, local header offset) of each central directory record, in directory order."""
+    eocd = data.rindex(b"PK\x05\x06")
+    (count,) = struct.unpack_from("<H", data, eocd + 10)
+    (position,) = struct.unpack_from("<I", data, eocd + 16)
+    result = []
+    for _ in range(count):
+        name_length, extra_length, comment_length = struct.unpack_from("<HHH", data, position + 28)
+        (header,) = struct.unpack_from("<I", data, position + 42)
+        result.append((position, data[position + 46 : position + 46 + name_length], header))
+        position += 46 + name_length + extra_length + comment_length
+    return result
+
+
+def splice(data: bytes, at: int, insert: bytes = b"", remove: int = 0) -> bytes:
+    """Insert (or remove) bytes at an offset before the central directory, moving every offset that points past
+    them as a careful forger would, so that only the extra (or missing) bytes are wrong."""
+    out = bytearray(data)
+    for position, _, header in records(data):
+        if header >= at + remove:
+            struct.pack_into("<I", out, position + 42, header + len(insert) - remove)
+    eocd = data.rindex(b"PK\x05\x06")
+    (directory,) = struct.unpack_from("<I", data, eocd + 16)
+    struct.pack_into("<I", out, eocd + 16, directory + len(insert) - remove)
+    out[at : at + remove] = insert
+    return bytes(out)
+
+
+def header_of(data: bytes, name: str) -> int:
+    return next(header for _, stored, header in records(data) if stored == name.encode())
+
+
+def data_end(data: bytes, name: str) -> int:
+    """Where the compressed data of an entry ends: where its data descriptor, or the next entry, starts."""
+    position, header = next((position, header) for position, stored, header in records(data) if stored == name.encode())
+    (compressed,) = struct.unpack_from("<I", data, position + 20)
+    name_length, extra_length = struct.unpack_from("<HH", data, header + 26)
+    return header + 30 + name_length + extra_length + compressed
+
+
+def unicode_path(name: str, alias: str) -> bytes:
+    """An Info-ZIP Unicode Path extra field: version 1, the CRC of the header's name (unzip checks it), the alias."""
+    body = b"\x01" + struct.pack("<I", zlib.crc32(name.encode())) + alias.encode()
+    return struct.pack("<HH", 0x7075, len(body)) + body
+
+
+def with_extra(extra: bytes, name: str = "assets/notes.json") -> bytes:
+    """A package whose entry `name` carries `extra` in both its local header and its central directory record."""
+    info = zipfile.ZipInfo(name)
+    info.extra = extra
+    return with_manifest((info, b'{"note": 1}'))
+
+
+TIMESTAMP = struct.pack("<HHB4s", 0x5455, 5, 1, b"\0\0\0\x60")
+UNIX_OWNER = struct.pack("<HHBBIBI", 0x7875, 11, 1, 4, 1000, 4, 1000)
+NTFS_TIMES = struct.pack("<HHIHH3Q", 0x000A, 32, 0, 1, 24, 1, 2, 3)
+
+
+class Pipe(io.RawIOBase):
+    """A write-only, non-seekable stream, like a socket or stdout: zipfile then writes data descriptors."""
+
+    def __init__(self):
+        self.written = bytearray()
+
+    def writable(self):
+        return True
+
+    def write(self, chunk):
+        self.written += chunk
+        return len(chunk)
+
+
+def streamed(method: int = zipfile.ZIP_DEFLATED, force_zip64: bool = False) -> bytes:
+    pipe = Pipe()
+    with zipfile.ZipFile(pipe, "w", compression=method) as archive:
+        archive.writestr("extension.json", json.dumps(MANIFEST))
+        archive.writestr("assets/", b"")
+        with archive.open("module.wasm", "w", force_zip64=force_zip64) as stream:
+            stream.write(WASM)
+        archive.writestr("sbom.cdx.json", json.dumps(SBOM))
+    return bytes(pipe.written)
+
+
+@pytest.mark.parametrize("alias", ["extension.json", "../../x", "assets/notes.json"])
+def test_unicode_path_extra_field_is_refused(alias):
+    """unzip and 7-Zip extract the entry under the alias; zipfile (and so every check here) sees the header's name."""
+    data = with_extra(TIMESTAMP + unicode_path("assets/notes.json", alias))
+    assert zipfile.ZipFile(io.BytesIO(data)).namelist()[-1] == "assets/notes.json"
+    error = refused(data, "package_path_unsafe")
+    assert "'assets/notes.json'" in error.message and repr(alias) in error.message
+    assert "0x7075" in error.message and "alternative-name extra fields are not allowed" in error.message
+
+
+@pytest.mark.parametrize("where", ["local", "central"])
+def test_unicode_path_extra_field_in_one_header_only(where):
+    """Streaming readers see only the local header, unzip only the central directory: both are checked."""
+    field = unicode_path("assets/notes.json", "extension.json")
+    data = with_extra(field + UNIX_OWNER)
+    local, central = data.index(field), data.rindex(field)
+    assert local < central
+    blank = central if where == "local" else local  # the copy to disguise as a field of an unknown kind
+    hidden = data[:blank] + b"\x66\x66" + data[blank + 2 :]
+    assert "0x7075" in refused(hidden, "package_path_unsafe").message
+
+
+@pytest.mark.skipif(not shutil.which("unzip"), reason="needs Info-ZIP unzip")
+def test_unzip_really_uses_the_unicode_path(tmp_path):
+    """The bypass this guards against: the archive zipfile reads as assets/notes.json, unzip extracts elsewhere."""
+    archive = tmp_path / "evil.zip"
+    archive.write_bytes(with_extra(unicode_path("assets/notes.json", "elsewhere.json")))
+    listing = subprocess.run(["unzip", "-Z1", str(archive)], capture_output=True, text=True, check=True).stdout
+    assert "elsewhere.json" in listing.split() and "assets/notes.json" not in listing.split()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        TIMESTAMP + UNIX_OWNER,
+        NTFS_TIMES,
+        struct.pack("<HHQQ", 0x0001, 16, 11, 11),  # zip64 sizes, not used as the header has no 0xFFFFFFFF
+        struct.pack("<HH", 0xCAFE, 0),  # an empty field of an unknown kind
+        b"",
+    ],
+)
+def test_ordinary_extra_fields_are_fine(extra):
+    assert read_package(with_extra(extra)).read("assets/notes.json") == b'{"note": 1}'
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        TIMESTAMP + b"\0\0",  # a field header cut short (zipfile skips up to 3 trailing bytes)
+        TIMESTAMP + struct.pack("<HH", 0x7875, 11) + b"\x01\x04",  # a field running past the end
+        TIMESTAMP + TIMESTAMP,  # the same field twice: readers differ on which one counts
+    ],
+)
+def test_malformed_extra_fields(extra):
+    error = refused(with_extra(extra), "package_not_zip")
+    assert "extra field" in error.message  # in the central directory, zipfile refuses an overrun itself
+
+
+def test_malformed_extra_field_in_the_local_header_only():
+    data = with_extra(TIMESTAMP + UNIX_OWNER)
+    local = data.index(UNIX_OWNER)
+    malformed = data[: local + 2] + struct.pack("<H", 12) + data[local + 4 :]  # runs one byte past the end
+    assert "malformed" in refused(malformed, "package_not_zip").message
+
+
+def test_another_archive_prepended():
+    """zipfile finds the good archive from its end and shifts its offsets; a reader from the start sees the evil one."""
+    evil = build_package({"module.wasm": b"evil"}, manifest={"id": "acme.evil"})
+    data = evil + good_package()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert json.loads(archive.read("extension.json")) == MANIFEST
+    error = refused(data, "package_not_zip")
+    assert f"{len(evil)} bytes before" in error.message and "another archive" in error.message
+
+
+@pytest.mark.parametrize("prefix", [b"MZ" + bytes(510), build_package({}, manifest={"id": "acme.evil"})])
+def test_bytes_before_the_first_entry_with_offsets_adjusted(prefix):
+    """Like `zip -A` on a self-extractor: the offsets count the prefix, so nothing is shifted, yet it is there."""
+    data = splice(good_package(), 0, prefix)
+    error = refused(data, "package_not_zip")
+    assert f"{len(prefix)} bytes between the start and the entry 'extension.json'" in error.message
+
+
+def test_bytes_between_entries():
+    data = good_package()
+    error = refused(splice(data, header_of(data, "module.wasm"), bytes(16)), "package_not_zip")
+    assert "16 bytes between the entry 'assets/icon.svg' and the entry 'module.wasm'" in error.message
+
+
+def test_entry_smuggled_between_entries():
+    """A whole local entry the central directory does not list: a streaming reader would extract it."""
+    evil = raw_zip([("extension.json", b'{"id": "acme.evil"}')])
+    smuggled = evil[: records(evil)[0][0]]  # its local header and data, without its central directory
+    data = good_package()
+    error = refused(splice(data, header_of(data, "module.wasm"), smuggled), "package_not_zip")
+    assert f"{len(smuggled)} bytes between the entry 'assets/icon.svg' and the entry 'module.wasm'" in error.message
+
+
+def test_bytes_before_the_central_directory():
+    data = good_package()
+    error = refused(splice(data, records(data)[0][0], b"PK\x03\x04" + bytes(26)), "package_not_zip")
+    assert "and its central directory" in error.message
+
+
+def test_entry_running_into_the_central_directory():
+    data = with_manifest(("module.wasm", WASM), method=zipfile.ZIP_STORED)  # the last entry
+    error = refused(patch_entry(data, "module.wasm", compressed=len(WASM) + 4), "package_not_zip")
+    assert "'module.wasm' runs into its central directory" in error.message
+
+
+def test_bytes_after_the_end_record():
+    refused(good_package() + b"trailing", "package_not_zip")
+    refused(good_package() + good_package()[-22:], "package_not_zip")
+
+
+def test_archive_comment_is_fine_unless_its_length_lies():
+    buffer = io.BytesIO(good_package())
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.comment = b"built by acme"
+    commented = buffer.getvalue()
+    assert read_package(commented).manifest == MANIFEST
+    refused(commented + b"!", "package_not_zip")
+    eocd = commented.rindex(b"PK\x05\x06")
+    refused(commented[: eocd + 20] + struct.pack("<H", 20) + commented[eocd + 22 :], "package_not_zip")
+
+
+def test_end_record_miscounts_entries():
+    data = bytearray(good_package())
+    eocd = data.rindex(b"PK\x05\x06")
+    struct.pack_into("<HH", data, eocd + 8, 4, 4)  # five entries in the directory
+    assert "counts 4 entries" in refused(bytes(data), "package_not_zip").message
+
+
+def test_central_record_longer_than_the_directory():
+    """zipfile cuts the last record's extra field at the directory's declared end; unzip reads all of it."""
+    data = bytearray(good_package())
+    position = records(bytes(data))[-1][0]
+    (extra_length,) = struct.unpack_from("<H", data, position + 30)
+    struct.pack_into("<H", data, position + 30, extra_length + 4)  # swallows the end record's first bytes
+    refused(bytes(data), "package_not_zip")
+
+
+def test_local_header_sizes_must_match():
+    """A streaming reader takes a stored entry's length from its local header: a shorter one there would make it
+    read the rest of the data as entries of its own."""
+    data = with_manifest(("module.wasm", WASM), method=zipfile.ZIP_STORED)
+    header = header_of(data, "module.wasm")
+    for offset, value in ((18, 100), (22, 100), (14, 0)):  # compressed size, size, CRC
+        tampered = bytearray(data)
+        struct.pack_into("<I", tampered, header + offset, value)
+        assert "local header of 'module.wasm'" in refused(bytes(tampered), "package_not_zip").message
+
+
+@pytest.mark.parametrize("flag", [0x08, 0x800])
+def test_local_header_flags_must_match(flag):
+    data = bytearray(good_package())
+    header = header_of(bytes(data), "module.wasm")
+    (flags,) = struct.unpack_from("<H", data, header + 6)
+    struct.pack_into("<H", data, header + 6, flags | flag)
+    refused(bytes(data), "package_not_zip")
+
+
+# --- archives real tools make ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "force_zip64"),
+    [(zipfile.ZIP_DEFLATED, False), (zipfile.ZIP_STORED, False), (zipfile.ZIP_DEFLATED, True)],
+)
+def test_streamed_archives_with_data_descriptors(method, force_zip64):
+    data = streamed(method, force_zip64)
+    assert data.count(b"PK\x07\x08") == 4
+    package = read_package(data)
+    assert package.read("module.wasm") == WASM and package.manifest == MANIFEST
+
+
+def test_seekable_zip64_local_headers():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("extension.json", json.dumps(MANIFEST))
+        archive.writestr("sbom.cdx.json", json.dumps(SBOM))
+        with archive.open("module.wasm", "w", force_zip64=True) as stream:
+            stream.write(WASM)
+    assert read_package(buffer.getvalue()).read("module.wasm") == WASM
+
+
+@pytest.mark.parametrize("force_zip64", [False, True])
+def test_data_descriptors_without_signature(force_zip64):
+    """The signature is optional: 12 bytes (CRC, sizes) or 20 with zip64 sizes."""
+    data = streamed(force_zip64=force_zip64)
+    for _, name, _ in sorted(records(data), key=lambda record: -record[2]):
+        at = data_end(data, name.decode())
+        assert data[at : at + 4] == b"PK\x07\x08"
+        data = splice(data, at, remove=4)
+    assert b"PK\x07\x08" not in data
+    assert read_package(data).read("module.wasm") == WASM
+
+
+def test_data_descriptor_must_match():
+    data = streamed()
+    at = data_end(data, "module.wasm")
+    wrong = bytearray(data)
+    wrong[at + 4] ^= 1  # the CRC
+    assert "data descriptor of 'module.wasm'" in refused(bytes(wrong), "package_not_zip").message
+    assert "data descriptor" in refused(splice(data, at, remove=16), "package_not_zip").message  # none at all
+    refused(splice(data, at + 16, bytes(4)), "package_not_zip")  # bytes after it
+
+
+def test_zip64_end_records():
+    data = good_package()
+    eocd = data.rindex(b"PK\x05\x06")
+    _, _, here, total, size, offset = struct.unpack_from("<HHHHII", data, eocd + 4)
+
+    def with_zip64(declared: tuple, wide_offset: int = offset) -> bytes:
+        record = b"PK\x06\x06" + struct.pack("<QHHIIQQQQ", 44, 45, 45, 0, 0, here, total, size, wide_offset)
+        locator = b"PK\x06\x07" + struct.pack("<IQI", 0, eocd, 1)
+        return data[:eocd] + record + locator + b"PK\x05\x06" + struct.pack("<HHHHIIH", *declared, 0)
+
+    assert read_package(with_zip64((0, 0, 0xFFFF, 0xFFFF, 0xFFFF_FFFF, 0xFFFF_FFFF))).manifest == MANIFEST
+    assert read_package(with_zip64((0, 0, here, total, size, offset))).manifest == MANIFEST
+    refused(with_zip64((0, 0, here, total, size, offset), wide_offset=offset + 1), "package_not_zip")
+    refused(with_zip64((0, 0, here, total, size, offset + 1)), "package_not_zip")
+
+
+@pytest.mark.skipif(not shutil.which("zip"), reason="needs Info-ZIP zip")
+@pytest.mark.parametrize("options", [[], ["-X"], ["-0"], ["-X", "-0"]])
+@pytest.mark.parametrize("to_pipe", [False, True])
+def test_info_zip_archives(tmp_path, options, to_pipe):
+    """Info-ZIP adds timestamp and unix owner extra fields (not with -X); written to a pipe, data descriptors."""
+    folder = tmp_path / "package"
+    (folder / "assets").mkdir(parents=True)
+    (folder / "extension.json").write_text(json.dumps(MANIFEST))
+    (folder / "sbom.cdx.json").write_text(json.dumps(SBOM))
+    (folder / "module.wasm").write_bytes(WASM)
+    (folder / "assets" / "icon.svg").write_text("<svg/>" * 50)
+    output = "-" if to_pipe else str(tmp_path / "package.zip")
+    run = subprocess.run(["zip", "-q", "-r", *options, output, "."], cwd=folder, capture_output=True, check=True)
+    data = run.stdout if to_pipe else (tmp_path / "package.zip").read_bytes()
+    assert (b"PK\x07\x08" in data) == to_pipe
+    package = read_package(data)
+    assert package.read("module.wasm") == WASM and set(package.files) == {
+        "extension.json",
+        "sbom.cdx.json",
+        "module.wasm",
+        "assets/icon.svg",
+    }
 
 
 # --- manifest and SBOM ----------------------------------------------------------------------------
