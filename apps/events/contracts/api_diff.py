@@ -3,10 +3,10 @@ judged for N-1 clients (see the package docstring).
 
 What is compared: operations, parameters (schema, required, serialization), request bodies, responses (every
 documented status code; bodies and headers of the non-error ones, the shared error envelope of 4xx/5xx), security,
-security schemes and base URLs (``servers``). Anything else that changes outside documentation fields (``DOC_FIELDS``)
-is reported as ``unchecked_change``, breaking: the gate cannot prove old clients keep working, so a reviewer must
-look. Only a difference confined to documentation (or to what the checks prove equal, such as a renamed component
-of the same shape) is ``documentation_changed``.
+security schemes and base URLs (``servers``). Anything else that changes or goes away outside documentation fields
+(``DOC_FIELDS``, ``x-*``) is ``unchecked_change``, breaking: the gate cannot prove old clients keep working, so a
+reviewer must look (an addition there is ``unchecked_added``, info). Only a difference confined to documentation (or
+to what the checks prove equal, such as a renamed component of the same shape) is ``documentation_changed``.
 """
 
 from __future__ import annotations
@@ -196,10 +196,6 @@ def _date(value) -> dt.date | None:
         return None
 
 
-def _is_success(code) -> bool:
-    return str(code).upper().startswith("2")
-
-
 def _is_error(code) -> bool:
     return str(code)[:1] in ("4", "5") or str(code) == "default"
 
@@ -356,7 +352,9 @@ class _ApiDiff:
         self.servers("servers", self.old.get("servers"), self.new.get("servers"))
         self.unchecked()
         if not self.changes and render(self.old) != render(self.new):
-            why = "The document changed without changing the contract (descriptions, summaries, titles or order)."
+            why = (
+                "The document changed without changing the contract (descriptions, summaries, tags, examples, order…)."
+            )
             self.add(INFO, "document", "documentation_changed", why)
         return sorted(self.changes, key=lambda c: not c.breaking)
 
