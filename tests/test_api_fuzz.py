@@ -24,15 +24,12 @@ the way it would against a live server.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import json
 import os
 
 import pytest
 import schemathesis
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core import signals
 from django.db import close_old_connections
@@ -53,14 +50,12 @@ from apps.accounts.models import UserSession
 from apps.core import clock
 from apps.core.http import accept_request_id
 from apps.events.catalog_sync import sync_catalog
-from apps.extensions import services as ext_services
-from apps.extensions.signing import sign_package
 from apps.orgs import services
 from apps.orgs.models import Invitation, Membership, Role, ServiceAccount, Workspace
 from apps.orgs.policy import SCOPES, Principal
 from config.wsgi import application
 from tests.conftest import issue_token
-from tests.extensions.conftest import BASE_MANIFEST, package_bytes
+from tests.extensions.conftest import publish_draft
 
 # Per operation. PLAZA_FUZZ_EXAMPLES=500 for a longer hunt; the default keeps the suite quick.
 MAX_EXAMPLES = int(os.environ.get("PLAZA_FUZZ_EXAMPLES", "35"))
@@ -122,22 +117,7 @@ def _targets(tenant) -> dict[str, list[str]]:
 
 def _publishing_targets(org, person):
     """An extension with one signed draft version, and the key that signed it."""
-    private = Ed25519PrivateKey.generate()
-    raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    key = ext_services.signing_key_register(
-        principal=person, org=org, name="fuzz", public_key=base64.b64encode(raw).decode()
-    )
-    extension = ext_services.extension_create(principal=person, org=org, name="fuzz-target")
-    doc = {**BASE_MANIFEST, "id": extension.key}
-    data = package_bytes(doc)
-    version = ext_services.version_upload(
-        principal=person,
-        extension=extension,
-        data=data,
-        signature=sign_package(private, hashlib.sha256(data).hexdigest()),
-        key_id=key.pk,
-    )
-    return extension, version, key
+    return publish_draft(org, Ed25519PrivateKey.generate(), name="fuzz-target", key_name="fuzz")
 
 
 def _session_caller(user) -> dict:

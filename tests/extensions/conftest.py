@@ -99,3 +99,23 @@ def publisher(acme, api_for, event_catalog) -> Publisher:
         private=private,
         extension=Extension.objects.get(pk=r.json()["id"]),
     )
+
+
+def publish_draft(org, private: Ed25519PrivateKey, *, name: str, key_name: str, version: str = "1.0.0"):
+    """Through the services, as a robot principal: register ``private``'s public key in ``org``,
+    reserve ``<slug>.<name>`` and upload a signed draft of ``version``. Returns (extension, version, key)."""
+    from apps.extensions import services
+    from apps.orgs.policy import Principal
+
+    robot = Principal(kind="user", user=None, mfa_verified=True)
+    key = services.signing_key_register(principal=robot, org=org, name=key_name, public_key=public_b64(private))
+    extension = services.extension_create(principal=robot, org=org, name=name)
+    data = package_bytes(manifest(id=extension.key, version=version))
+    uploaded = services.version_upload(
+        principal=robot,
+        extension=extension,
+        data=data,
+        signature=sign_package(private, hashlib.sha256(data).hexdigest()),
+        key_id=key.pk,
+    )
+    return extension, uploaded, key

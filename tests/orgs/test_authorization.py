@@ -26,9 +26,8 @@ from apps.core import clock
 from apps.core.crypto import secret_hash
 from apps.events.catalog_sync import sync_catalog
 from apps.events.models import EventSchema, EventType
-from apps.extensions import services as ext_services
 from apps.extensions.models import Extension, ExtensionVersion, SigningKey
-from apps.extensions.signing import public_key_raw, sign_package
+from apps.extensions.signing import sign_package
 from apps.orgs.models import (
     ApiToken,
     Domain,
@@ -39,9 +38,9 @@ from apps.orgs.models import (
     ServiceAccount,
     Workspace,
 )
-from apps.orgs.policy import ACTIONS, SCOPES, Principal
+from apps.orgs.policy import ACTIONS, SCOPES
 from tests.conftest import ApiClient, MultipartForm
-from tests.extensions.conftest import BASE_MANIFEST, package_bytes
+from tests.extensions.conftest import BASE_MANIFEST, package_bytes, publish_draft
 from tests.factories import MembershipFactory, UserFactory
 
 API = "/api/v1"
@@ -299,19 +298,7 @@ def make_publishing_targets(org: Organization) -> tuple[Extension, ExtensionVers
     """The event catalog, and in ``org`` a signing key (TARGET_PRIVATE_KEY), the extension
     <slug>.target-ext and its draft 0.9.0 (so the table's upload of 1.0.0 is the next version)."""
     sync_catalog()
-    robot = Principal(kind="user", user=None, mfa_verified=True)
-    public = base64.b64encode(public_key_raw(TARGET_PRIVATE_KEY)).decode()
-    key = ext_services.signing_key_register(principal=robot, org=org, name="target", public_key=public)
-    extension = ext_services.extension_create(principal=robot, org=org, name="target-ext")
-    data = package_bytes({**TARGET_MANIFEST, "id": extension.key, "version": "0.9.0"})
-    version = ext_services.version_upload(
-        principal=robot,
-        extension=extension,
-        data=data,
-        signature=sign_package(TARGET_PRIVATE_KEY, hashlib.sha256(data).hexdigest()),
-        key_id=key.pk,
-    )
-    return extension, version, key
+    return publish_draft(org, TARGET_PRIVATE_KEY, name="target-ext", key_name="target", version="0.9.0")
 
 
 def make_platform(org: Organization) -> None:
