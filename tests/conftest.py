@@ -132,6 +132,17 @@ def issue_token(
     return raw
 
 
+# Safe production settings for tests that start Plaza in a subprocess in production mode.
+PRODUCTION_ENV = {
+    "PLAZA_ENV": "production",
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "plaza.example.com",
+    "PLAZA_BASE_URL": "https://plaza.example.com",
+    "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2,
+    "PLAZA_SIGNING_KEY": "c2lnbmluZy1rZXktZm9yLWRlcGxveS1jaGVjay0zMmI=",
+}
+
+
 class MultipartForm:
     """A multipart body for ApiClient.call: plain fields (values may be callables, evaluated per
     request) and files (name -> bytes, sent as fresh uploads each time)."""

@@ -31,6 +31,7 @@ from apps.orgs import services
 from apps.orgs.models import Invitation, Membership, Role, Workspace
 from apps.orgs.policy import Principal
 from apps.orgs.services import members as members_services
+from tests.conftest import PRODUCTION_ENV
 from tests.factories import UserFactory
 
 postgres_only = pytest.mark.skipif(
@@ -247,16 +248,7 @@ def test_executor_thread_survives_a_failing_call():
 # --- settings and probes --------------------------------------------------------------------------
 def _production(code: str, tmp_path, **overrides) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("EMAIL_BACKEND", "DATABASE_URL")}
-    env.update(
-        {
-            "PLAZA_ENV": "production",
-            "DEBUG": "false",
-            "ALLOWED_HOSTS": "plaza.example.com",
-            "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2,
-            "PLAZA_DATA_DIR": str(tmp_path),
-            **overrides,
-        }
-    )
+    env.update({**PRODUCTION_ENV, "PLAZA_DATA_DIR": str(tmp_path), **overrides})
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; " + code],
         cwd=settings.BASE_DIR,

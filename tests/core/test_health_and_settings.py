@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import connection
 from django.db.utils import OperationalError
 
+from tests.conftest import PRODUCTION_ENV
+
 
 def test_healthz_answers_without_touching_the_database(db, client, django_assert_num_queries):
     with django_assert_num_queries(0):
@@ -86,17 +88,7 @@ def test_production_mode_refuses_unsafe_settings(overrides, message, tmp_path):
 
 def _deploy_check(tmp_path, **overrides) -> subprocess.CompletedProcess:
     """``manage.py check --deploy`` in production mode with safe settings, changed by ``overrides``."""
-    env = {
-        **os.environ,
-        "PLAZA_ENV": "production",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "plaza.example.com",
-        "PLAZA_BASE_URL": "https://plaza.example.com",
-        "SECRET_KEY": "prod-" + "Zq9xW2vB7nM4kL8pR3tY6uI1oP5aS0dF" * 2,
-        "PLAZA_DATA_DIR": str(tmp_path),
-        "PLAZA_SIGNING_KEY": "c2lnbmluZy1rZXktZm9yLWRlcGxveS1jaGVjay0zMmI=",
-        **overrides,
-    }
+    env = {**os.environ, **PRODUCTION_ENV, "PLAZA_DATA_DIR": str(tmp_path), **overrides}
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=settings.BASE_DIR,
