@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.events",
     "apps.extensions",
+    "apps.runtime",
 ]
 
 MIDDLEWARE = [
@@ -247,16 +248,17 @@ if not IS_PRODUCTION:
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 
-def _default_artifact_root() -> str:
-    if IS_TEST:  # each test process writes packages to its own scratch directory, never to var/
+def _scratch_dir(name: str) -> str:
+    """``DATA_DIR/<name>``; under test, a scratch directory of this process (never var/), removed at exit."""
+    if IS_TEST:
         import atexit
         import shutil
         import tempfile
 
-        path = tempfile.mkdtemp(prefix="plaza-artifacts-")
+        path = tempfile.mkdtemp(prefix=f"plaza-{name}-")
         atexit.register(shutil.rmtree, path, ignore_errors=True)
         return path
-    return str(DATA_DIR / "artifacts")
+    return str(DATA_DIR / name)
 
 
 STORAGES = {
@@ -264,7 +266,7 @@ STORAGES = {
     # Extension packages, stored by SHA-256. Any Django storage backend works (S3 via django-storages…).
     "artifacts": {
         "BACKEND": env_str("PLAZA_ARTIFACT_STORAGE", "django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": {"location": env_str("PLAZA_ARTIFACT_ROOT", _default_artifact_root())}
+        "OPTIONS": {"location": env_str("PLAZA_ARTIFACT_ROOT", _scratch_dir("artifacts"))}
         if env_str("PLAZA_ARTIFACT_STORAGE", "") in ("", "django.core.files.storage.FileSystemStorage")
         else {},
     },
@@ -317,6 +319,8 @@ PLAZA_SIGNING_KEY = env_str("PLAZA_SIGNING_KEY", "")
 # After rotating PLAZA_SIGNING_KEY: the earlier public keys (base64 of 32 bytes, comma-separated),
 # still published and accepted, so existing countersignatures stay valid.
 PLAZA_SIGNING_KEYS_PREVIOUS = env_list("PLAZA_SIGNING_KEYS_PREVIOUS", [])
+# Compiled WebAssembly modules, serialised per wasmtime version (a cache: safe to delete).
+PLAZA_MODULE_CACHE_DIR = env_str("PLAZA_MODULE_CACHE_DIR", _scratch_dir("modules"))
 # Upload limits for extension packages (bytes).
 PLAZA_PACKAGE_MAX_BYTES = env_int("PLAZA_PACKAGE_MAX_BYTES", 20 * 1024 * 1024)
 # Any request body above this is refused with 413 before it is read (uploads stream to disk otherwise).
