@@ -47,6 +47,7 @@ class Result:
     status: int | None = None  # what the export returned
     output: object = None  # the parsed JSON output, when there is one
     output_bytes: int = 0
+    input_bytes: int = 0
     logs: str = ""
     logs_truncated: bool = False
     fuel_used: int = 0
@@ -196,6 +197,7 @@ def _run(pre, store, export, call: Call, limits: Limits, started: float, shape: 
         status=status,
         output=parsed,
         output_bytes=len(call.output or b""),
+        input_bytes=len(call.input),
         logs=call.logs.decode("utf-8", "replace"),
         logs_truncated=call.logs_truncated,
         fuel_used=limits.fuel - fuel_left,
