@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import wasmtime
+
 from apps.runtime.models import Invocation
 from apps.runtime.runner import Result
 
@@ -25,3 +29,22 @@ def invocation_record(
         log_excerpt=result.logs[:1024],
         correlation_id=correlation_id[:64],
     )
+
+
+def version_precompile(*, version) -> list[dict]:
+    """Compile every module of an extension version into the cache ahead of its first call, so no
+    request pays for compiling. A module that does not compile is reported, not raised:
+    certification judges modules; this only warms the cache."""
+    from apps.extensions.packages import read_package
+    from apps.extensions.storage import read_artifact
+    from apps.runtime.engine import runtime
+
+    package = read_package(read_artifact(version.package_sha256))
+    report = []
+    for name, path in sorted((version.manifest.get("modules") or {}).items()):
+        data = package.read(path)
+        try:
+            report.append({"module": name, "sha256": runtime().precompile(data), "error": ""})
+        except wasmtime.WasmtimeError as exc:
+            report.append({"module": name, "sha256": hashlib.sha256(data).hexdigest(), "error": str(exc)[:300]})
+    return report
