@@ -141,7 +141,10 @@ def invoke(
     shape = _shape(sha256, module, capabilities)
     if shape.refusal is not None:
         return shape.refusal
-    pre = rt.instance_pre(sha256, module, capabilities, _linker)
+    try:
+        pre = rt.instance_pre(sha256, module, capabilities, _linker)
+    except wasmtime.WasmtimeError as exc:  # an import with the wrong signature, an unknown WASI function
+        return Result(outcomes.IMPORT_UNKNOWN, f"The module's imports do not link: {_cause(exc)}")
     call = Call(installation_id, data, limits, host.emit_types_of(scopes))
     store = wasmtime.Store(rt.engine)
     store.set_fuel(limits.fuel)
@@ -211,7 +214,7 @@ def _trap_outcome(trap: wasmtime.Trap, call: Call) -> tuple[str, str]:
     if call.host_failure:
         return outcomes.HOST_ERROR, call.host_failure
     code = trap.trap_code
-    message = (trap.message or "").splitlines()[0][:300]
+    message = _cause(trap)
     if code == wasmtime.TrapCode.OUT_OF_FUEL:
         return outcomes.FUEL_EXHAUSTED, "Ran out of fuel (instruction budget)."
     if code == wasmtime.TrapCode.INTERRUPT:
@@ -224,7 +227,19 @@ def _trap_outcome(trap: wasmtime.Trap, call: Call) -> tuple[str, str]:
 def _error_outcome(exc: wasmtime.WasmtimeError, call: Call) -> tuple[str, str]:
     if call.host_failure:
         return outcomes.HOST_ERROR, call.host_failure
-    return outcomes.TRAP, str(exc).splitlines()[0][:300]
+    cause = _cause(exc)
+    if "memory" in cause and ("limit" in cause or "exceeds" in cause):  # initial memory above the cap
+        return outcomes.MEMORY_LIMIT, cause
+    return outcomes.TRAP, cause
+
+
+def _cause(exc: Exception) -> str:
+    """The line that says what happened: wasmtime puts it after "Caused by:", below a backtrace."""
+    text = getattr(exc, "message", None) or str(exc)
+    if "Caused by:" in text:
+        text = text.rsplit("Caused by:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines)[:300]
 
 
 def _is_hook(ty: wasmtime.FuncType) -> bool:
