@@ -58,4 +58,3 @@ def test_run_module_exits_non_zero_on_a_bad_outcome_and_explains_bad_files(tmp_p
     (tmp_path / "broken.wat").write_text("(module (func")
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("run_module", str(tmp_path / "broken.wat"), "echo", stdout=StringIO())
-
