@@ -237,13 +237,17 @@ def emit_event(caller, call, type_ptr: int, type_len: int, payload_ptr: int, pay
     if event_type not in call.emit_types:
         return outcomes.E_DENIED
     try:
-        body = json.loads(payload.decode("utf-8"))
+        body = json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return outcomes.E_INVALID
     if not isinstance(body, dict):
         return outcomes.E_INVALID
     call.emitted.append({"type": event_type, "payload": body})
     return 0
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 # name -> (number of i32 parameters, number of i32 results, function)

@@ -13,7 +13,7 @@ class Limits:
     input_bytes: int = 64 * 1024
     output_bytes: int = 20 * 1024
     log_bytes: int = 1024
-    kv_ops: int = 100  # host calls to kv_* per call
+    kv_ops: int = 50  # host calls to kv_* per call (each is a database round trip)
     emit_events: int = 10
 
     def raised(self, **changes) -> Limits:

@@ -7,6 +7,7 @@ through a thread-local: a call is synchronous on its thread, and stores are neve
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -19,6 +20,11 @@ from apps.runtime.engine import runtime
 from apps.runtime.limits import DEFAULT_LIMITS, Limits
 
 WASI = "wasi_snapshot_preview1"
+# WASI functions a module may not import: they could block past the deadline (poll_oneoff sleeps
+# for as long as the guest asks) or reach the network.
+WASI_REFUSED = frozenset(
+    {"poll_oneoff", "proc_raise", "sock_accept", "sock_recv", "sock_send", "sock_shutdown", "sock_open"}
+)
 PAGE = 65536
 
 
@@ -99,6 +105,10 @@ def _check_imports(imports, capabilities: frozenset[str]) -> Result | None:
     """Refuse before linking, naming the import: unknown ones, and capabilities not granted."""
     linked = set(host.functions_for(capabilities))
     for imp in imports:
+        if imp.module == WASI and imp.name in WASI_REFUSED:
+            return Result(
+                outcomes.IMPORT_UNKNOWN, f"The module imports {WASI}.{imp.name}, which the sandbox does not offer."
+            )
         if imp.module == WASI:
             continue
         if imp.module == "plaza" and imp.name in linked:
@@ -131,6 +141,8 @@ def invoke(
     data = json.dumps(input_value, separators=(",", ":")).encode() if input_value is not None else b""
     if len(data) > limits.input_bytes:
         return Result(outcomes.INPUT_TOO_LARGE, f"The input is {len(data)} bytes; the limit is {limits.input_bytes}.")
+    if not module_bytes.startswith(b"\0asm"):  # wasmtime would parse anything else as WAT text
+        return Result(outcomes.MODULE_INVALID, "Not a WebAssembly binary (it must start with \\0asm).")
     rt = runtime()
     sha256 = sha256 or hashlib.sha256(module_bytes).hexdigest()
     try:
@@ -140,11 +152,11 @@ def invoke(
     capabilities = host.capabilities_of(scopes)
     shape = _shape(sha256, module, capabilities)
     if shape.refusal is not None:
-        return shape.refusal
+        return dataclasses.replace(shape.refusal)  # a copy: callers may change what they get
     try:
         pre = rt.instance_pre(sha256, module, capabilities, _linker)
     except wasmtime.WasmtimeError as exc:  # an import with the wrong signature, an unknown WASI function
-        return Result(outcomes.IMPORT_UNKNOWN, f"The module's imports do not link: {_cause(exc)}")
+        return Result(outcomes.IMPORT_UNKNOWN, f"The module's imports do not link: {_cause(exc, whole=True)}")
     call = Call(installation_id, data, limits, host.emit_types_of(scopes))
     store = wasmtime.Store(rt.engine)
     store.set_fuel(limits.fuel)
@@ -183,6 +195,10 @@ def _run(pre, store, export, call: Call, limits: Limits, started: float, shape: 
         # traps or reports failure ran out of memory.
         outcome, detail = outcomes.MEMORY_LIMIT, f"Needed more than {limits.memory_bytes} bytes of memory. {detail}"
     parsed = None
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if outcome == outcomes.OK and elapsed_ms > limits.wall_ms:
+        # epochs are checked only in wasm code: a slow host call just before returning ends here
+        outcome, detail = outcomes.DEADLINE, f"Ran {elapsed_ms:.0f} ms, past its {limits.wall_ms} ms deadline."
     if outcome == outcomes.OK:
         if call.output_refused:
             outcome, detail = outcomes.OUTPUT_TOO_LARGE, f"The output was over {limits.output_bytes} bytes."
@@ -190,7 +206,7 @@ def _run(pre, store, export, call: Call, limits: Limits, started: float, shape: 
             outcome, detail = outcomes.FAILED, f"The export returned {status}."
         elif call.output is not None:
             try:
-                parsed = json.loads(call.output.decode("utf-8"))
+                parsed = json.loads(call.output.decode("utf-8"), parse_constant=_refuse_constant)
             except (UnicodeDecodeError, ValueError, RecursionError) as exc:
                 outcome, detail = outcomes.OUTPUT_INVALID, f"The output is not UTF-8 JSON: {str(exc)[:200]}"
     fuel_left = store.get_fuel()
@@ -233,11 +249,17 @@ def _error_outcome(exc: wasmtime.WasmtimeError, call: Call) -> tuple[str, str]:
     return outcomes.TRAP, cause
 
 
-def _cause(exc: Exception) -> str:
-    """The line that says what happened: wasmtime puts it after "Caused by:", below a backtrace."""
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _cause(exc: Exception, *, whole: bool = False) -> str:
+    """The line that says what happened: wasmtime puts it after "Caused by:", below a backtrace
+    (``whole``: keep what comes before too, e.g. the import a link error names)."""
     text = getattr(exc, "message", None) or str(exc)
-    if "Caused by:" in text:
+    if "Caused by:" in text and not whole:
         text = text.rsplit("Caused by:", 1)[1]
+    text = text.replace("Caused by:", "—")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " ".join(lines)[:300]
 
