@@ -138,7 +138,8 @@ def invoke(
 ) -> Result:
     """Run ``export`` (a ``() -> i32`` function) with ``input_value`` serialised as JSON."""
     started = time.perf_counter()
-    data = json.dumps(input_value, separators=(",", ":")).encode() if input_value is not None else b""
+    # allow_nan=False: a guest only ever reads strict JSON (a NaN here is the caller's bug: ValueError)
+    data = json.dumps(input_value, separators=(",", ":"), allow_nan=False).encode() if input_value is not None else b""
     if len(data) > limits.input_bytes:
         return Result(outcomes.INPUT_TOO_LARGE, f"The input is {len(data)} bytes; the limit is {limits.input_bytes}.")
     if not module_bytes.startswith(b"\0asm"):  # wasmtime would parse anything else as WAT text
@@ -148,7 +149,7 @@ def invoke(
     try:
         module = rt.module(module_bytes, sha256)
     except wasmtime.WasmtimeError as exc:
-        return Result(outcomes.MODULE_INVALID, str(exc).splitlines()[0][:300])
+        return Result(outcomes.MODULE_INVALID, _cause(exc, whole=True))
     capabilities = host.capabilities_of(scopes)
     shape = _shape(sha256, module, capabilities)
     if shape.refusal is not None:
