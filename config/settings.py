@@ -321,6 +321,9 @@ PLAZA_SIGNING_KEY = env_str("PLAZA_SIGNING_KEY", "")
 PLAZA_SIGNING_KEYS_PREVIOUS = env_list("PLAZA_SIGNING_KEYS_PREVIOUS", [])
 # Compiled WebAssembly modules, serialised per wasmtime version (a cache: safe to delete).
 PLAZA_MODULE_CACHE_DIR = env_str("PLAZA_MODULE_CACHE_DIR", _scratch_dir("modules"))
+# Let outbound fetches (sandbox http_fetch, apps/core/netguard.py) reach loopback, private and
+# link-local addresses, and use plain http://. Local development only: never in production.
+PLAZA_ALLOW_PRIVATE_NETWORKS = env_bool("PLAZA_ALLOW_PRIVATE_NETWORKS", False)
 # Upload limits for extension packages (bytes).
 PLAZA_PACKAGE_MAX_BYTES = env_int("PLAZA_PACKAGE_MAX_BYTES", 20 * 1024 * 1024)
 # Any request body above this is refused with 413 before it is read (uploads stream to disk otherwise).

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from urllib.parse import urlsplit
 
 import wasmtime
 from django.db import transaction
 from django.db.models import Sum
 
+from apps.core import netguard
 from apps.runtime import outcomes
 from apps.runtime.limits import KV_MAX_ENTRIES, KV_MAX_KEY_BYTES, KV_MAX_TOTAL_BYTES, KV_MAX_VALUE_BYTES
 
@@ -27,6 +30,7 @@ CAPABILITY_OF = {
     "kv_set": "kv:write",
     "kv_delete": "kv:write",
     "emit_event": "events:emit:<type>",
+    "http_fetch": "http:fetch:<host>",
 }
 
 
@@ -39,11 +43,17 @@ def capabilities_of(scopes) -> frozenset[str]:
         caps.add("kv:write")
     if any(s.startswith("events:emit:") for s in granted):
         caps.add("emit")
+    if any(s.startswith("http:fetch:") for s in granted):
+        caps.add("http")
     return frozenset(caps)
 
 
 def emit_types_of(scopes) -> frozenset[str]:
     return frozenset(s.removeprefix("events:emit:") for s in scopes if s.startswith("events:emit:"))
+
+
+def http_hosts_of(scopes) -> frozenset[str]:
+    return frozenset(s.removeprefix("http:fetch:").lower() for s in scopes if s.startswith("http:fetch:"))
 
 
 def functions_for(capabilities: frozenset[str]) -> list[str]:
@@ -54,6 +64,8 @@ def functions_for(capabilities: frozenset[str]) -> list[str]:
         names += ["kv_set", "kv_delete"]
     if "emit" in capabilities:
         names.append("emit_event")
+    if "http" in capabilities:
+        names.append("http_fetch")
     return names
 
 
@@ -250,6 +262,129 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+# --- outbound HTTP -------------------------------------------------------------------------------
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+# Headers Plaza sets itself (framing, the connection, the host the scope names): a guest may not.
+HTTP_FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "te"})
+HTTP_REQUEST_OVERHEAD = 16 * 1024  # room for the URL and headers in the request JSON, beyond the body cap
+
+
+@_guarded
+def http_fetch(caller, call, req_ptr: int, req_len: int, resp_ptr: int, resp_cap: int) -> int:
+    """Fetch a URL on a granted host; the JSON response's length, written to the buffer when it fits.
+
+    A response that does not fit is kept: the same request bytes again return it without a second
+    fetch (and without counting against http_calls)."""
+    if req_len < 0 or resp_cap < 0:
+        return outcomes.E_INVALID
+    if req_len > call.limits.http_request_bytes + HTTP_REQUEST_OVERHEAD:
+        return outcomes.E_TOO_LARGE
+    raw = _read(caller, req_ptr, req_len)
+    if raw is None:
+        return outcomes.E_BOUNDS
+    if call.http_pending is not None and call.http_pending[0] == raw:
+        response = call.http_pending[1]
+    else:
+        call.http_pending = None
+        if call.http_calls >= call.limits.http_calls:
+            return outcomes.E_LIMIT
+        call.http_calls += 1
+        response = _http_exchange(call, raw)
+        if isinstance(response, int):
+            return response
+    if len(response) > resp_cap:
+        call.http_pending = (raw, response)
+        return len(response)
+    if not _write(caller, resp_ptr, response):
+        return outcomes.E_BOUNDS
+    call.http_pending = None
+    return len(response)
+
+
+def _http_request(call, raw: bytes):
+    """(method, url, headers, body) from the guest's JSON, or an E_* code."""
+    try:
+        request = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return outcomes.E_INVALID
+    if not isinstance(request, dict) or not set(request) <= {"method", "url", "headers", "body"}:
+        return outcomes.E_INVALID
+    method, url = request.get("method"), request.get("url")
+    headers, body = request.get("headers", {}), request.get("body")
+    if method not in HTTP_METHODS or not isinstance(url, str) or not isinstance(headers, dict):
+        return outcomes.E_INVALID
+    if body is not None and not isinstance(body, str):
+        return outcomes.E_INVALID
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url) or not url.isascii():
+        return outcomes.E_INVALID
+    for name, value in headers.items():
+        if not isinstance(value, str) or not _token(name) or name.lower() in HTTP_FORBIDDEN_HEADERS:
+            return outcomes.E_INVALID
+        if any(c in value for c in "\r\n\x00") or not value.isascii():
+            return outcomes.E_INVALID
+    data = body.encode("utf-8") if body is not None else None
+    if data is not None and len(data) > call.limits.http_request_bytes:
+        return outcomes.E_TOO_LARGE
+    return method, url, headers, data
+
+
+def _token(name) -> bool:
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 256
+        and name.isascii()
+        and all(c.isalnum() or c in "!#$%&'*+-.^_`|~" for c in name)
+    )
+
+
+def _http_exchange(call, raw: bytes) -> bytes | int:
+    parsed = _http_request(call, raw)
+    if isinstance(parsed, int):
+        return parsed
+    method, url, headers, body = parsed
+    allow_private = netguard.private_networks_allowed()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return outcomes.E_INVALID
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username is not None:
+        return outcomes.E_INVALID
+    if parts.hostname not in call.http_hosts:
+        return outcomes.E_DENIED
+    if not allow_private and (parts.scheme != "https" or port not in (None, 443)):
+        return outcomes.E_DENIED
+    budget = min(call.limits.http_timeout_ms / 1000, call.deadline - time.perf_counter())
+    if budget <= 0:
+        return outcomes.E_NETWORK
+    try:
+        response = netguard.fetch(
+            method,
+            url,
+            headers=headers,
+            body=body,
+            timeout=budget,
+            max_response_bytes=call.limits.http_response_bytes,
+            max_request_bytes=call.limits.http_request_bytes,
+            allow_private=allow_private,
+        )
+    except netguard.BlockedAddress:
+        return outcomes.E_DENIED
+    except netguard.ResponseTooLarge:
+        return outcomes.E_TOO_LARGE
+    except netguard.NetworkError:
+        return outcomes.E_NETWORK
+    except ValueError:  # a request http.client refuses (a header it finds illegal)
+        return outcomes.E_INVALID
+    merged: dict[str, str] = {}
+    for name, value in response.headers:
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    body_text = response.body.decode("utf-8", "replace")
+    out = {"status": response.status, "headers": merged, "body": body_text}
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 # name -> (number of i32 parameters, number of i32 results, function)
 FUNCTIONS = {
     "input_len": (0, 1, input_len),
@@ -260,4 +395,5 @@ FUNCTIONS = {
     "kv_set": (4, 1, kv_set),
     "kv_delete": (2, 1, kv_delete),
     "emit_event": (4, 1, emit_event),
+    "http_fetch": (4, 1, http_fetch),
 }

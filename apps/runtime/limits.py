@@ -15,6 +15,10 @@ class Limits:
     log_bytes: int = 1024
     kv_ops: int = 50  # host calls to kv_* per call (each is a database round trip)
     emit_events: int = 10
+    http_calls: int = 5  # http_fetch calls per call (a re-read of a response that did not fit is free)
+    http_timeout_ms: int = 2000  # each fetch's own time budget, also cut to the time left before wall_ms
+    http_response_bytes: int = 256 * 1024  # response body cap
+    http_request_bytes: int = 64 * 1024  # request body cap
 
     def raised(self, **changes) -> Limits:
         """These limits with some raised (a plan's); lowering is refused, so plans only add headroom."""

@@ -33,3 +33,4 @@ E_DENIED = -4
 E_INVALID = -5
 E_BOUNDS = -6  # a pointer/length pair outside the module's memory
 E_LIMIT = -7  # a per-call limit (log volume, number of kv calls or events) was reached
+E_NETWORK = -8  # http_fetch: DNS, connection, TLS or protocol failure, or the fetch ran out of time

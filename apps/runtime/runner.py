@@ -36,12 +36,16 @@ class Call:
     input: bytes
     limits: Limits
     emit_types: frozenset[str]
+    http_hosts: frozenset[str] = frozenset()  # hosts granted by http:fetch:<host> scopes
+    deadline: float = float("inf")  # time.perf_counter() value of the wall-clock deadline
     output: bytes | None = None
     output_refused: bool = False
     logs: bytearray = field(default_factory=bytearray)
     logs_truncated: bool = False
     kv_ops: int = 0
     emitted: list = field(default_factory=list)
+    http_calls: int = 0
+    http_pending: tuple[bytes, bytes] | None = None  # (request, response) that did not fit the buffer
     host_failure: str = ""
     memory: wasmtime.Memory | None = None
 
@@ -158,7 +162,14 @@ def invoke(
         pre = rt.instance_pre(sha256, module, capabilities, _linker)
     except wasmtime.WasmtimeError as exc:  # an import with the wrong signature, an unknown WASI function
         return Result(outcomes.IMPORT_UNKNOWN, f"The module's imports do not link: {_cause(exc, whole=True)}")
-    call = Call(installation_id, data, limits, host.emit_types_of(scopes))
+    call = Call(
+        installation_id,
+        data,
+        limits,
+        host.emit_types_of(scopes),
+        http_hosts=host.http_hosts_of(scopes),
+        deadline=started + limits.wall_ms / 1000,
+    )
     store = wasmtime.Store(rt.engine)
     store.set_fuel(limits.fuel)
     store.set_epoch_deadline(rt.deadline_ticks(limits.wall_ms))
