@@ -9,6 +9,7 @@ from apps.events.api import router as events_router
 from apps.extensions.api import router as extensions_router
 from apps.orgs.api import router as orgs_router
 from apps.orgs.auth import PlazaAuth
+from apps.runtime.api import router as runtime_router
 
 api = NinjaAPI(
     title="Plaza API",
@@ -27,3 +28,4 @@ api.add_router("", orgs_router)
 api.add_router("", audit_router)
 api.add_router("", extensions_router)
 api.add_router("", events_router)
+api.add_router("", runtime_router)

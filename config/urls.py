@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.events.urls")),
     path("", include("apps.extensions.urls")),
     path("", include("apps.orgs.urls")),
+    path("", include("apps.runtime.urls")),
 ]
 
 handler404 = "apps.core.handlers.not_found"

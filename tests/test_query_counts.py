@@ -26,6 +26,7 @@ from apps.core.crypto import secret_hash
 from apps.events.models import EventSchema, EventType
 from apps.extensions.models import Extension, ExtensionVersion, SigningKey
 from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Role, ServiceAccount, Workspace
+from apps.runtime.models import Invocation
 from tests.conftest import ApiClient
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
 
@@ -170,6 +171,18 @@ def add_version(g, name):
     )
 
 
+def add_invocation(g, name):
+    """A recorded call into the org's one extension (through a version made on the first call)."""
+    version = ExtensionVersion.objects.filter(extension=_extension(g.org)).order_by("pk").first()
+    if version is None:
+        add_version(g, f"{name}-v")
+        version = ExtensionVersion.objects.filter(extension=_extension(g.org)).order_by("pk").first()
+    Invocation.objects.create(
+        version=version, module_sha256="0" * 64, export=name, outcome="ok", fuel_used=1, memory_peak_bytes=65536,
+        duration_us=1, input_bytes=2, output_bytes=2, log_excerpt=f"{name} ran",
+    )  # fmt: skip
+
+
 def add_event_type(g, name):
     event_type = EventType.objects.create(name=f"{name.replace('-', '_')}.happened", description=name)
     EventSchema.objects.create(event_type=event_type, version=1, schema={"type": "object"}, fingerprint="0" * 64)
@@ -198,6 +211,7 @@ API_LISTS = {
     "workspaces/{first_workspace}/managers": (add_workspace_manager, True),
     "extensions": (add_extension, True),
     "extensions/{first_extension}/versions": (add_version, True),
+    "extensions/{first_extension}/invocations": (add_invocation, True),
     "signing-keys": (add_signing_key, True),
     "event-types": (add_event_type, True),
 }
@@ -243,10 +257,11 @@ PORTAL_PAGES = {
     "home": None,
     "extension_list": add_extension,
     "extension_detail": add_version,
+    "invocation_list": add_invocation,
     "signing_key_list": add_signing_key,
     "event_catalog": add_event_type,
 }
-ORG_PAGES = {"extension_list", "signing_key_list", "extension_detail"}
+ORG_PAGES = {"extension_list", "signing_key_list", "extension_detail", "invocation_list"}
 
 
 @pytest.mark.parametrize("page", list(PORTAL_PAGES))
@@ -255,7 +270,7 @@ def test_portal_page_runs_a_fixed_number_of_queries(acme, page):
     client = ApiClient()
     client.force_login(acme.owner)
     kwargs = {"org_id": acme.org.pk} if page.startswith("org_") or page in ORG_PAGES else {}
-    if page == "extension_detail":
+    if page in ("extension_detail", "invocation_list"):
         kwargs["extension_id"] = _extension(acme.org).pk
     url = reverse(page, kwargs=kwargs)
     add_one = both(PORTAL_PAGES[page], add_org) if PORTAL_PAGES[page] else add_org

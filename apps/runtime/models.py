@@ -29,6 +29,9 @@ class Invocation(models.Model):
 
     id = PrefixedIdField(prefix="ivc")
     installation_id = models.CharField(max_length=32, blank=True, db_index=True)
+    version = models.ForeignKey(
+        "extensions.ExtensionVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=True
+    )
     module_sha256 = models.CharField(max_length=64)
     export = models.CharField(max_length=64)
     outcome = models.CharField(max_length=32, db_index=True)

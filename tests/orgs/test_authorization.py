@@ -196,6 +196,8 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", f"{ORG}/extensions/{{extension_id}}/versions/{{version_id}}", ("extension.view",)),
     Endpoint("POST", f"{ORG}/extensions/{{extension_id}}/versions/{{version_id}}/submit",
              ("extension.view", "version.submit")),
+    Endpoint("GET", f"{ORG}/extensions/{{extension_id}}/invocations", ("extension.view",)),
+    Endpoint("GET", f"{ORG}/extensions/{{extension_id}}/invocations/stats", ("extension.view",)),
     Endpoint("GET", f"{ORG}/signing-keys", ("signing_key.view",)),
     Endpoint("POST", f"{ORG}/signing-keys", ("signing_key.create",), ok=201, body={"name": "n", "public_key": NEW_KEY}),
     Endpoint("GET", f"{ORG}/signing-keys/{{key_id}}", ("signing_key.view",)),

@@ -217,6 +217,7 @@ PORTAL_ACTIONS = {
     "domain_remove": ("domain_id",),
     "extension_detail": ("extension_id",),
     "version_detail": ("extension_id", "version_id"),
+    "invocation_list": ("extension_id",),
 }
 # Forms posted to each page, as the page would post them.
 PAGE_FORMS = {
