@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from apps.accounts.api import router as me_router
 from apps.audit.api import router as audit_router
+from apps.certification.api import router as certification_router
 from apps.core.api import PlazaParser, install_exception_handlers
 from apps.events.api import router as events_router
 from apps.extensions.api import router as extensions_router
@@ -29,3 +30,4 @@ api.add_router("", audit_router)
 api.add_router("", extensions_router)
 api.add_router("", events_router)
 api.add_router("", runtime_router)
+api.add_router("", certification_router)

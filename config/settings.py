@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "apps.events",
     "apps.extensions",
     "apps.runtime",
+    "apps.certification",
 ]
 
 MIDDLEWARE = [
@@ -167,6 +168,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 CELERY_TASK_DEFAULT_QUEUE = "plaza"
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-sessions": {"task": "accounts.sweep_sessions", "schedule": env_int("PLAZA_SESSION_SWEEP_SECONDS", 3600)},
+    # Certification runs whose task was lost or whose worker died (expired check leases) resume.
+    "sweep-certification": {
+        "task": "certification.sweep",
+        "schedule": env_int("PLAZA_CERTIFICATION_SWEEP_SECONDS", 30),
+    },
 }
 
 # --- auth --------------------------------------------------------------------------------------
@@ -328,6 +334,31 @@ PLAZA_ALLOW_PRIVATE_NETWORKS = env_bool("PLAZA_ALLOW_PRIVATE_NETWORKS", False)
 PLAZA_PACKAGE_MAX_BYTES = env_int("PLAZA_PACKAGE_MAX_BYTES", 20 * 1024 * 1024)
 # Any request body above this is refused with 413 before it is read (uploads stream to disk otherwise).
 PLAZA_MAX_REQUEST_BYTES = env_int("PLAZA_MAX_REQUEST_BYTES", PLAZA_PACKAGE_MAX_BYTES + 1024 * 1024)
+
+# --- certification (docs/certification.md) -------------------------------------------------------
+# The checks every new run executes, in order (dotted paths of apps.certification.checks.Check classes).
+PLAZA_CERTIFICATION_CHECKS = env_list(
+    "PLAZA_CERTIFICATION_CHECKS",
+    [
+        "apps.certification.checks.manifest.ManifestCheck",
+        "apps.certification.checks.signature.SignatureCheck",
+        "apps.certification.checks.package.PackageCheck",
+        "apps.certification.checks.sbom.SbomPolicyCheck",
+        "apps.certification.checks.module_lint.ModuleLintCheck",
+        "apps.certification.checks.smoke.SmokeCheck",
+        "apps.certification.checks.abuse.AbuseCheck",
+        "apps.certification.checks.widgets.WidgetCheck",
+    ],
+)
+# How long a worker holds a check before another may take it over (a dead worker's check resumes
+# after this); checks are bounded by the sandbox limits, so this is far above any real duration.
+PLAZA_CERTIFICATION_LEASE_SECONDS = env_int("PLAZA_CERTIFICATION_LEASE_SECONDS", 120)
+# Largest WebAssembly module certification accepts (bytes).
+PLAZA_MODULE_MAX_BYTES = env_int("PLAZA_MODULE_MAX_BYTES", 8 * 1024 * 1024)
+# Words a listing's name, summary or description may not contain (case-insensitive, whole words).
+PLAZA_BANNED_WORDS = env_list(
+    "PLAZA_BANNED_WORDS", ["official", "verified", "hack", "crack", "keygen", "free money", "warez"]
+)
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,8 @@ from apps.extensions.schemas import (
     ExtensionCreateIn,
     ExtensionOut,
     ManifestCheckOut,
+    PromoteIn,
+    ReleaseOut,
     SigningKeyCreateIn,
     SigningKeyOut,
     SigningKeyRevokeIn,
@@ -27,6 +29,7 @@ from apps.extensions.selectors import (
     get_extension_for_principal,
     get_signing_key_for_principal,
     get_version_for_principal,
+    releases_of,
     signing_keys_of,
     version_summaries_of,
 )
@@ -148,6 +151,32 @@ def submit_version(request: HttpRequest, org_id: str, extension_id: str, version
     ext = get_extension_for_principal(request.auth, org, extension_id, "extension.view")
     version = get_version_for_principal(request.auth, ext, version_id, "version.submit")
     return services.version_submit(principal=request.auth, version=version)
+
+
+@router.post(
+    "/orgs/{org_id}/extensions/{extension_id}/versions/{version_id}/promote",
+    response=ReleaseOut,
+    summary="Promote a certified version to a channel (the first promotion publishes it)",
+)
+def promote_version(request: HttpRequest, org_id: str, extension_id: str, version_id: str, payload: PromoteIn):
+    org = get_org_for_principal(request.auth, org_id, "extension.view")
+    ext = get_extension_for_principal(request.auth, org, extension_id, "extension.view")
+    version = get_version_for_principal(request.auth, ext, version_id, "version.promote")
+    return services.version_promote(principal=request.auth, version=version, channel=payload.channel)
+
+
+@router.get(
+    "/orgs/{org_id}/extensions/{extension_id}/releases",
+    response=Page[ReleaseOut],
+    summary="List channel promotions, newest first (the newest per channel is what it serves)",
+)
+def list_releases(
+    request: HttpRequest, org_id: str, extension_id: str, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY
+):
+    org = get_org_for_principal(request.auth, org_id, "extension.view")
+    ext = get_extension_for_principal(request.auth, org, extension_id, "extension.view")
+    rows, next_cursor = paginate(releases_of(ext), limit=limit, cursor=cursor)
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 # --- signing keys --------------------------------------------------------------------------------

@@ -133,6 +133,13 @@ MANIFEST_SCHEMA: dict = {
                         "uniqueItems": True,
                         "items": {"type": "string", "pattern": r"^https://[a-z0-9.-]+(?::\d{1,5})?$"},
                     },
+                    "script_hashes": {
+                        "type": "array",
+                        "maxItems": 50,
+                        "uniqueItems": True,
+                        "items": {"type": "string", "pattern": r"^sha256-[A-Za-z0-9+/]{43}=$"},
+                        "description": "CSP hashes of the entry's inline scripts: sha256-<base64 of SHA-256>.",
+                    },
                 },
             },
         },

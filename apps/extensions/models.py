@@ -155,3 +155,22 @@ class ExtensionVersion(models.Model):
     @property
     def org(self) -> Organization:
         return self.extension.org
+
+
+class ChannelRelease(models.Model):
+    """A certified version promoted to a channel. Append-only: the newest row of an (extension,
+    channel) is what that channel serves; the earlier rows are its history."""
+
+    id = PrefixedIdField(prefix="rel")
+    extension = models.ForeignKey(Extension, on_delete=models.PROTECT, related_name="releases")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    version = models.ForeignKey(ExtensionVersion, on_delete=models.PROTECT, related_name="releases")
+    promoted_at = models.DateTimeField(default=clock.now)
+    promoted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-promoted_at", "-id"]
+        indexes = [models.Index(fields=["extension", "channel", "-promoted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.extension_id}:{self.channel} → {self.version_id}"

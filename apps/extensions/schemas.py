@@ -98,3 +98,20 @@ class ManifestProblem(Schema):
 class ManifestCheckOut(Schema):
     valid: bool
     errors: list[ManifestProblem]
+
+
+class PromoteIn(Schema):
+    channel: str = Field(..., description="stable | beta | canary")
+
+
+class ReleaseOut(Schema):
+    id: str
+    extension_id: str
+    channel: str
+    version_id: str
+    version: str
+    promoted_at: dt.datetime
+
+    @staticmethod
+    def resolve_version(obj) -> str:
+        return obj.version.version

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from apps.core.errors import NotFound
 from apps.core.ids import is_valid_id
-from apps.extensions.models import Extension, ExtensionVersion, SigningKey
+from apps.extensions.models import ChannelRelease, Extension, ExtensionVersion, SigningKey
 from apps.orgs.models import Organization
 from apps.orgs.policy import Principal, authorize
 from apps.orgs.selectors import get_object_for_principal
@@ -23,6 +23,10 @@ def versions_of(extension: Extension) -> QuerySet[ExtensionVersion]:
 def version_summaries_of(extension: Extension) -> QuerySet[ExtensionVersion]:
     """For lists: manifests (up to 256 KiB each) stay in the database."""
     return versions_of(extension).defer("manifest", "previous__manifest")
+
+
+def releases_of(extension: Extension) -> QuerySet[ChannelRelease]:
+    return ChannelRelease.objects.filter(extension=extension).select_related("version")
 
 
 def signing_keys_of(org: Organization) -> QuerySet[SigningKey]:

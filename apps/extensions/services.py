@@ -19,6 +19,7 @@ from apps.extensions.manifest import EXTENSION_ID, ManifestError, parse_version,
 from apps.extensions.models import (
     TRANSITIONS,
     Channel,
+    ChannelRelease,
     Extension,
     ExtensionVersion,
     KeyStatus,
@@ -358,3 +359,57 @@ def version_countersign(*, version: ExtensionVersion) -> ExtensionVersion:
             changes={"key_id": version.countersignature["key_id"]},
         )
     return version
+
+
+# --- channels ------------------------------------------------------------------------------------
+def version_promote(*, principal, version: ExtensionVersion, channel: str) -> ChannelRelease:
+    """Serve a certified version on ``channel`` (stable, beta or canary). The first promotion
+    publishes it. A pre-release never goes to stable, and a channel never moves to a lower version
+    than it serves (installations roll back on their own, #7)."""
+    if channel not in Channel.values:
+        raise ValidationFailed(
+            f"The channel is one of {', '.join(Channel.values)}.", code="channel_invalid", param="channel"
+        )
+    with transaction.atomic():
+        Extension.objects.select_for_update().filter(pk=version.extension_id).first()  # one promotion at a time
+        locked = ExtensionVersion.objects.select_related("extension", "signing_key").get(pk=version.pk)
+        if locked.status not in (VersionStatus.CERTIFIED, VersionStatus.PUBLISHED):
+            raise Conflict(
+                f"Only a certified version can be promoted; {locked.version} is {locked.status}.",
+                code="version_not_certified",
+            )
+        number = parse_version(locked.version)
+        if number.prerelease and channel == Channel.STABLE:
+            raise Conflict(
+                f"{number} is a pre-release; promote it to beta or canary.", code="channel_prerelease", param="channel"
+            )
+        current = (
+            ChannelRelease.objects.filter(extension_id=locked.extension_id, channel=channel)
+            .select_related("version")
+            .first()
+        )
+        if current is not None:
+            if current.version_id == locked.pk:
+                return current
+            if parse_version(current.version.version) > number:
+                raise Conflict(
+                    f"The {channel} channel serves {current.version.version}, higher than {number}.",
+                    code="channel_downgrade",
+                    param="channel",
+                )
+        release = ChannelRelease.objects.create(
+            extension_id=locked.extension_id, channel=channel, version=locked, promoted_by=_actor(principal)
+        )
+        audit_record(
+            action="extension_version.promoted",
+            org_id=locked.extension.org_id,
+            target=locked,
+            changes={
+                "channel": channel,
+                "version": locked.version,
+                "replaces": current.version_id if current else None,
+            },
+        )
+        if locked.status == VersionStatus.CERTIFIED:
+            version_transition(version=locked, to=VersionStatus.PUBLISHED, reason=f"Promoted to {channel}")
+    return release

@@ -10,4 +10,4 @@ version_status_changed = Signal()
 - ``before``: the status it had.
 
 Receivers must not raise (the signal is sent with ``send_robust``); return values are ignored.
-Certification (a later layer) is meant to start a run on ``submitted``; nothing receives it yet."""
+Certification (apps/certification/receivers.py) starts a run on ``submitted``."""

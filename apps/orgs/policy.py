@@ -63,8 +63,13 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "signing_key.create": ("signing_keys:write", _ADMINS),
     "signing_key.rotate": ("signing_keys:write", _ADMINS),
     "signing_key.revoke": ("signing_keys:write", _ADMINS),
+    "version.promote": ("extensions:write", _BUILDERS),
+    "sbom_rule.view": ("extensions:read", _BUILDERS),
+    "sbom_rule.manage": ("extensions:write", _ADMINS),
     # Platform staff: checked against the platform organisation (Organization.is_platform).
     "event_type.manage": ("event_types:write", _BUILDERS),
+    "certification.view": ("certification:read", _BUILDERS),
+    "certification.review": ("certification:write", _BUILDERS),
 }
 
 SCOPES: dict[str, str] = {
@@ -82,6 +87,8 @@ SCOPES: dict[str, str] = {
     "signing_keys:read": "List the organisation's package signing keys",
     "signing_keys:write": "Register, rotate and revoke package signing keys",
     "event_types:write": "Platform staff: register event types and schema versions",
+    "certification:read": "Platform staff: read every certification run and the review queue",
+    "certification:write": "Platform staff: decide reviews, re-run certification, edit the SBOM policy",
 }
 
 # Object permissions that grant an action on one workspace to someone whose role does not.
