@@ -170,8 +170,10 @@ def staff_create_sbom_rule(request: HttpRequest, payload: SbomRuleIn):
     return Status(201, services.sbom_rule_create(principal=request.auth, org=None, **payload.dict()))
 
 
-@router.delete("/staff/sbom-rules/{rule_id}", response={204: None}, summary="Delete a platform SBOM rule (staff)")
-def staff_delete_sbom_rule(request: HttpRequest, rule_id: str):
+@router.delete(
+    "/staff/sbom-rules/{platform_rule_id}", response={204: None}, summary="Delete a platform SBOM rule (staff)"
+)
+def staff_delete_sbom_rule(request: HttpRequest, platform_rule_id: str):
     get_platform_org_for_principal(request.auth, "certification.review")
-    services.sbom_rule_delete(principal=request.auth, rule=get_sbom_rule(None, rule_id))
+    services.sbom_rule_delete(principal=request.auth, rule=get_sbom_rule(None, platform_rule_id))
     return Status(204, None)

@@ -76,7 +76,7 @@ def clean_manifest(**overrides) -> dict:
     return doc
 
 
-def upload(publisher, doc: dict, files: dict, *, sbom: dict | None = None, extension=None):  # noqa: F811
+def upload(publisher, doc: dict, files: dict, *, sbom: dict | None = None, extension=None, channel: str = "stable"):  # noqa: F811
     """A signed draft of ``doc`` + ``files`` for ``publisher``'s extension (or ``extension``)."""
     extension = extension or publisher.extension
     doc = {**doc, "id": extension.key}
@@ -87,6 +87,7 @@ def upload(publisher, doc: dict, files: dict, *, sbom: dict | None = None, exten
         data=data,
         signature=sign_package(publisher.private, hashlib.sha256(data).hexdigest()),
         key_id=publisher.key.pk,
+        channel=channel,
     )
 
 
@@ -111,9 +112,4 @@ def not_passed(run: CertificationRun) -> dict[str, str]:
 
 
 def rules(run: CertificationRun, severity: str | None = None) -> set[str]:
-    return {
-        f["rule"]
-        for c in run.checks.all()
-        for f in c.findings
-        if severity is None or f["severity"] == severity
-    }
+    return {f["rule"] for c in run.checks.all() for f in c.findings if severity is None or f["severity"] == severity}

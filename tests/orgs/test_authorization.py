@@ -22,6 +22,7 @@ from guardian.shortcuts import assign_perm
 
 from apps.accounts.models import UserSession
 from apps.audit.models import AuditEvent
+from apps.certification.models import CertificationRun, SbomRule
 from apps.core import clock
 from apps.core.crypto import secret_hash
 from apps.events.catalog_sync import sync_catalog
@@ -217,6 +218,28 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", f"{API}/event-types/{{name}}/versions/{{version}}"),
     Endpoint("POST", f"{API}/event-types/{{name}}/compatibility", ("event_type.manage",), staff=True,
              body={"schema": {"type": "object"}}),
+    # certification and channels (promote and re-run answer 409 here: the target version is a draft)
+    Endpoint("POST", f"{ORG}/extensions/{{extension_id}}/versions/{{version_id}}/promote",
+             ("extension.view", "version.promote"), ok=409, body={"channel": "stable"}),
+    Endpoint("GET", f"{ORG}/extensions/{{extension_id}}/releases", ("extension.view",)),
+    Endpoint("GET", f"{ORG}/extensions/{{extension_id}}/versions/{{version_id}}/certification-runs",
+             ("extension.view",)),
+    Endpoint("GET", f"{ORG}/certification-runs", ("extension.view",)),
+    Endpoint("GET", f"{ORG}/certification-runs/{{run_id}}", ("extension.view",)),
+    Endpoint("GET", f"{ORG}/sbom-rules", ("sbom_rule.view",)),
+    Endpoint("POST", f"{ORG}/sbom-rules", ("sbom_rule.manage",), ok=201, body={"effect": "deny", "name": "leftpad"}),
+    Endpoint("DELETE", f"{ORG}/sbom-rules/{{rule_id}}", ("sbom_rule.manage",), ok=204),
+    Endpoint("GET", f"{API}/staff/certification-runs", ("certification.view",), staff=True),
+    Endpoint("GET", f"{API}/staff/certification-runs/{{run_id}}", ("certification.view",), staff=True),
+    Endpoint("POST", f"{API}/staff/certification-runs/{{run_id}}/decision", ("certification.review",), staff=True,
+             body={"decision": "approve", "reason": "Looked at it."}),
+    Endpoint("POST", f"{API}/staff/extension-versions/{{version_id}}/certification-runs", ("certification.review",),
+             ok=409, staff=True, body={"reason": "again"}),
+    Endpoint("GET", f"{API}/staff/sbom-rules", ("certification.view",), staff=True),
+    Endpoint("POST", f"{API}/staff/sbom-rules", ("certification.review",), ok=201, staff=True,
+             body={"effect": "deny", "license": "GPL-3.0-only"}),
+    Endpoint("DELETE", f"{API}/staff/sbom-rules/{{platform_rule_id}}", ("certification.review",), ok=204,
+             staff=True),
 ]  # fmt: skip
 ENDPOINT_IDS = [e.id for e in ENDPOINTS]
 
@@ -247,6 +270,9 @@ class Targets:
     extension: Extension
     version: ExtensionVersion
     signing_key: SigningKey
+    run: CertificationRun  # of another version of the extension, waiting for staff review
+    sbom_rule: SbomRule  # the org's own
+    platform_rule: SbomRule
 
     def ids(self, **overrides) -> dict:
         ids = {
@@ -261,6 +287,9 @@ class Targets:
             "extension_id": self.extension.pk,
             "version_id": self.version.pk,
             "key_id": self.signing_key.pk,
+            "run_id": self.run.pk,
+            "rule_id": self.sbom_rule.pk,
+            "platform_rule_id": self.platform_rule.pk,
             "name": "customer.created",
             "version": 1,
         }
@@ -293,7 +322,30 @@ def make_targets(tenant) -> Targets:
     )
     session = UserSession.objects.create(user=member.user, session_key=secrets.token_hex(16))
     extension, version, key = make_publishing_targets(org)
-    return Targets(org, workspace, member, invitation, domain, service_account, token, session, extension, version, key)
+    run = make_review_run(extension, key)
+    sbom_rule = SbomRule.objects.create(org=org, effect="deny", name="target-component")
+    platform_rule = SbomRule.objects.create(org=None, effect="deny", name="target-platform-component")
+    return Targets(
+        org, workspace, member, invitation, domain, service_account, token, session, extension, version, key, run,
+        sbom_rule, platform_rule,
+    )  # fmt: skip
+
+
+def make_review_run(extension: Extension, key: SigningKey) -> CertificationRun:
+    """A run of version 0.5.0 of ``extension`` (uploaded after 0.9.0 would be refused, so it is
+    written directly) that waits for staff review, its version certifying."""
+    version = ExtensionVersion.objects.create(
+        extension=extension,
+        version="0.5.0",
+        status="certifying",
+        manifest={**TARGET_MANIFEST, "id": extension.key, "version": "0.5.0"},
+        scopes=[],
+        package_sha256="0" * 64,
+        package_size=1,
+        signing_key=key,
+        signature="x",
+    )
+    return CertificationRun.objects.create(version=version, org=extension.org, number=1, status="review")
 
 
 def make_publishing_targets(org: Organization) -> tuple[Extension, ExtensionVersion, SigningKey]:
