@@ -1,10 +1,11 @@
 """The demo publisher's extension, for seed_demo: a signing key derived from SECRET_KEY (so every
-run signs with the same key) and one signed, submitted version."""
+run signs with the same key) and one signed, submitted version (certification takes it from there)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
@@ -17,19 +18,10 @@ from apps.orgs.models import Organization
 from apps.orgs.policy import Principal
 
 
-def _module(export: str) -> bytes:
-    """A WebAssembly module exporting one function ``() -> i32`` that returns 0, assembled by hand
-    (type, function, export and code sections)."""
-    name = export.encode()
-    exports = bytes([1, len(name)]) + name + bytes([0, 0])
-    return (
-        b"\x00asm\x01\x00\x00\x00"
-        + bytes([1, 5, 1, 0x60, 0, 1, 0x7F])
-        + bytes([3, 2, 1, 0])
-        + bytes([7, len(exports)])
-        + exports
-        + bytes([10, 6, 1, 4, 0, 0x41, 0, 0x0B])
-    )
+def _module() -> bytes:
+    """The AssemblyScript order tagger (pdk/assemblyscript, committed with a rebuild check): tags each
+    order and counts the orders it has seen in its key-value storage."""
+    return (Path(settings.BASE_DIR) / "pdk" / "assemblyscript" / "build" / "order_tagger.wasm").read_bytes()
 
 
 def demo_private_key() -> Ed25519PrivateKey:
@@ -58,12 +50,12 @@ def seed_demo_extension(org: Organization) -> tuple[ExtensionVersion, str]:
             "name": "Order Tagger",
             "summary": "Tags each new order by what is in it.",
             "platform": {"api": "^1.0"},
-            "scopes": ["events:read:order.created", "kv:read", "kv:write"],
+            "scopes": ["events:read:order.created", "kv:write"],
             "modules": {"main": "modules/main.wasm"},
             "hooks": [{"event": "order.created", "module": "main", "export": "on_order_created"}],
             "pricing": {"model": "free"},
         }
-        data = build_package({"modules/main.wasm": _module("on_order_created")}, manifest=manifest)
+        data = build_package({"modules/main.wasm": _module()}, manifest=manifest)
         version = services.version_upload(
             principal=robot,
             extension=ext,

@@ -5,10 +5,12 @@ It lives in the highest app that has demo data to add (layers below never import
 
 from __future__ import annotations
 
+import time
+
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.accounts.models import User
 from apps.audit.models import AuditEvent
@@ -16,7 +18,9 @@ from apps.audit.services import audit_record
 from apps.core import context
 from apps.core.crypto import secret_hash
 from apps.events.catalog_sync import sync_catalog
+from apps.extensions import services as extension_services
 from apps.extensions.demo import seed_demo_extension
+from apps.extensions.models import Channel, ExtensionVersion, VersionStatus
 from apps.orgs import services
 from apps.orgs.models import ApiToken, Organization, Role, ServiceAccount
 from apps.orgs.policy import SCOPES, Principal
@@ -54,9 +58,26 @@ class Command(BaseCommand):
                 platform.save(update_fields=["is_platform"])
             sync_catalog(platform_org=Organization.objects.get(is_platform=True))
             version, seed = seed_demo_extension(out[0][0])
+        version = self._certified(version)
         self._print(out)
         self.stdout.write(f"Demo extension: {version.extension.key} {version.version} ({version.status})")
         self.stdout.write(f"Demo signing key (private seed, base64; demo only): {seed}")
+
+    def _certified(self, version: ExtensionVersion, wait_seconds: float = 60.0) -> ExtensionVersion:
+        """Wait for the demo version's certification (the submit started it: in-process by default,
+        on a worker when a broker is configured), then serve it on the stable channel."""
+        if connection.in_atomic_block:
+            return version  # inside a caller's transaction (tests): the submit has not committed yet
+        deadline = time.monotonic() + wait_seconds
+        while version.status in (VersionStatus.SUBMITTED, VersionStatus.CERTIFYING) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            version.refresh_from_db(fields=["status", "status_reason", "countersignature"])
+        if version.status == VersionStatus.CERTIFIED:
+            robot = Principal(kind="user", user=None, mfa_verified=True)
+            with context.bind(actor_type="system", actor_label="seed_demo"):
+                extension_services.version_promote(principal=robot, version=version, channel=Channel.STABLE)
+            version.refresh_from_db(fields=["status"])
+        return version
 
     def _user(self, email: str, name: str) -> User:
         user = User.objects.filter(email=email).first()
