@@ -47,10 +47,11 @@ def staff_runs(*, status: str = "", org_id: str = "", check_id: str = "", q: str
         qs = qs.filter(org_id=org_id)
     if check_id:
         # Runs where that check did not simply pass: what a reviewer filters by.
-        qs = qs.filter(checks__check_id=check_id).exclude(checks__check_id=check_id, checks__status="passed")
+        flagged = CheckResult.objects.filter(check_id=check_id).exclude(status="passed").values("run_id")
+        qs = qs.filter(pk__in=flagged)
     if q:
         qs = qs.filter(Q(version__extension__key__icontains=q) | Q(version__version=q))
-    return qs.distinct()
+    return qs
 
 
 def get_staff_run(run_id: str) -> CertificationRun:
