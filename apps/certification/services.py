@@ -224,6 +224,14 @@ def run_finish(*, run: CertificationRun) -> CertificationRun:
         run = CertificationRun.objects.select_for_update().get(pk=run.pk)
         if run.status not in IN_FLIGHT or run.checks.exclude(status__in=CHECK_DONE).exists():
             return run
+        if ExtensionVersion.objects.filter(pk=run.version_id).values_list("status", flat=True).first() != (
+            VersionStatus.CERTIFYING
+        ):
+            # The version moved on without this run (e.g. staff yanked it): the run decides nothing.
+            run.status, run.finished_at = RunStatus.SUPERSEDED, clock.now()
+            run.save(update_fields=["status", "finished_at"])
+            audit_record(action="certification_run.superseded", org_id=run.org_id, target=run)
+            return run
         rows = list(run.checks.only("check_id", "status", "required", "summary"))
         failed_required = [c for c in rows if c.status == CheckStatus.FAILED and c.required]
         needs_review = [c for c in rows if c.status in (CheckStatus.WARNED, CheckStatus.ERRORED, CheckStatus.FAILED)]

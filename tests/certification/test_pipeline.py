@@ -268,3 +268,13 @@ def test_promotion_refuses_uncertified_prerelease_to_stable_and_downgrades(certi
     version_promote(principal=ROBOT, version=newer, channel="stable")
     with pytest.raises(Conflict, match="higher"):
         version_promote(principal=ROBOT, version=draft_run.version, channel="stable")
+
+
+def test_a_run_whose_version_moved_on_decides_nothing(
+    publisher, cheap, monkeypatch, django_capture_on_commit_callbacks
+):
+    run = _submitted_run(publisher, monkeypatch, django_capture_on_commit_callbacks)
+    ExtensionVersion.objects.filter(pk=run.version_id).update(status="yanked")
+    assert services.run_advance(run_id=run.pk) == "finished"
+    assert CertificationRun.objects.get(pk=run.pk).status == "superseded"
+    assert ExtensionVersion.objects.get(pk=run.version_id).status == "yanked"
