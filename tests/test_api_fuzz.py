@@ -47,6 +47,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from apps.accounts.models import UserSession
+from apps.certification.models import SbomRule
 from apps.core import clock
 from apps.core.http import accept_request_id
 from apps.events.catalog_sync import sync_catalog
@@ -56,6 +57,7 @@ from apps.orgs.policy import SCOPES, Principal
 from config.wsgi import application
 from tests.conftest import issue_token
 from tests.extensions.conftest import publish_draft
+from tests.orgs.test_authorization import make_review_run
 
 # Per operation. PLAZA_FUZZ_EXAMPLES=500 for a longer hunt; the default keeps the suite quick.
 MAX_EXAMPLES = int(os.environ.get("PLAZA_FUZZ_EXAMPLES", "35"))
@@ -98,6 +100,9 @@ def _targets(tenant) -> dict[str, list[str]]:
         expires_at=clock.now() + dt.timedelta(days=7),
     )
     extension, version, key = _publishing_targets(org, person)
+    run = make_review_run(extension, key)
+    rule = SbomRule.objects.create(org=org, effect="deny", name=f"{org.slug}-fuzz-component")
+    platform_rule = SbomRule.objects.create(org=None, effect="deny", name=f"{org.slug}-fuzz-platform-component")
     return {
         "org_id": [org.pk],
         "extension_id": [extension.pk],
@@ -112,6 +117,9 @@ def _targets(tenant) -> dict[str, list[str]]:
         "domain_id": [domain.pk],
         "service_account_id": [sa.pk],
         "token_id": [token.pk],
+        "run_id": [run.pk],
+        "rule_id": [rule.pk],
+        "platform_rule_id": [platform_rule.pk],
     }
 
 

@@ -39,6 +39,9 @@ class RunOut(Schema):
         ..., description="queued | running | review | passed | failed | approved | rejected | superseded"
     )
     finished: bool = Field(..., description="True once the run has an outcome; poll until then.")
+    checks_done: bool = Field(
+        ..., description="True once every check has run (status review: the report is complete, staff decide next)."
+    )
     trigger: str
     created_at: dt.datetime
     started_at: dt.datetime | None
@@ -47,6 +50,10 @@ class RunOut(Schema):
     review_reason: str
     reviewed_at: dt.datetime | None
     checks: list[CheckOut]
+
+    @staticmethod
+    def resolve_checks_done(obj) -> bool:
+        return obj.status not in ("queued", "running")
 
     @staticmethod
     def resolve_extension_id(obj) -> str:

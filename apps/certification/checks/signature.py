@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
-from apps.certification.checks import ERROR, WARNING, Check, CheckContext, CheckOutcome, Finding
+from apps.certification.checks import ERROR, INFO, Check, CheckContext, CheckOutcome, Finding
 from apps.core.errors import ValidationFailed
 from apps.extensions import signing
 from apps.extensions.models import KeyStatus
@@ -59,7 +59,7 @@ class SignatureCheck(Check):
             findings.append(
                 Finding(
                     "signature.key_retired",
-                    WARNING,
+                    INFO,
                     f"The key {key.fingerprint} was rotated out after signing this version.",
                     "key_id",
                     "Nothing to do for this version; sign the next one with the key's successor.",
