@@ -162,6 +162,7 @@ def invoke(
         pre = rt.instance_pre(sha256, module, capabilities, _linker)
     except wasmtime.WasmtimeError as exc:  # an import with the wrong signature, an unknown WASI function
         return Result(outcomes.IMPORT_UNKNOWN, f"The module's imports do not link: {_cause(exc, whole=True)}")
+    started = time.perf_counter()  # the deadline is the call's: compiling a module on a cache miss is not counted
     call = Call(
         installation_id,
         data,
