@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("", include("apps.audit.urls")),
+    path("", include("apps.certification.urls")),
     path("", include("apps.events.urls")),
     path("", include("apps.extensions.urls")),
     path("", include("apps.orgs.urls")),

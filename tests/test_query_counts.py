@@ -21,11 +21,12 @@ from django.urls import reverse
 
 from apps.accounts.models import UserSession
 from apps.audit.services import audit_record
+from apps.certification.models import CertificationRun, CheckResult
 from apps.core import clock
 from apps.core.crypto import secret_hash
 from apps.events.models import EventSchema, EventType
 from apps.extensions.models import Extension, ExtensionVersion, SigningKey
-from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Role, ServiceAccount, Workspace
+from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Organization, Role, ServiceAccount, Workspace
 from apps.runtime.models import Invocation
 from tests.conftest import ApiClient
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -183,6 +184,49 @@ def add_invocation(g, name):
     )  # fmt: skip
 
 
+def _counted_version(org) -> ExtensionVersion:
+    """The first version of the org's one extension (made on first use)."""
+    version = ExtensionVersion.objects.filter(extension=_extension(org)).order_by("pk").first()
+    if version is None:
+        add_version(Grower(org, None, add_version), "counted-v")
+        version = ExtensionVersion.objects.filter(extension=_extension(org)).order_by("pk").first()
+    return version
+
+
+def _counted_run(org) -> CertificationRun:
+    """Run 1 of the org's first version (made on first use)."""
+    version = _counted_version(org)
+    return CertificationRun.objects.get_or_create(version=version, number=1, defaults={"org": org})[0]
+
+
+def add_run(g, name):
+    """Another certification run of the org's first version, with a check of its own."""
+    version = _counted_version(g.org)
+    run = CertificationRun.objects.create(version=version, org=g.org, number=version.certification_runs.count() + 1)
+    CheckResult.objects.create(run=run, position=0, check_id=name, check_version=1, title=name, status="passed")
+
+
+def add_check(g, name):
+    """Another check of the org's run 1, with a finding."""
+    run = _counted_run(g.org)
+    finding = {"rule": f"{name}.rule", "severity": "warning", "message": name, "location": "$", "hint": "fix"}
+    CheckResult.objects.create(
+        run=run, position=run.checks.count(), check_id=name, check_version=1, title=name, status="warned",
+        findings=[finding], duration_ms=1,
+    )  # fmt: skip
+
+
+def add_review_run(g, name):
+    """A run waiting for review, of a version of another publisher (its own org, extension and key)."""
+    publisher = OrganizationFactory(name=f"pub-{name}", slug=f"pub-{name}")
+    add_version(Grower(publisher, None, add_version), name)
+    run = CertificationRun.objects.create(
+        version=ExtensionVersion.objects.get(extension__org=publisher), org=publisher, number=1, status="review"
+    )
+    CheckResult.objects.create(run=run, position=0, check_id="sbom", check_version=1, title="SBOM", status="warned")
+    CheckResult.objects.create(run=run, position=1, check_id="smoke", check_version=1, title="Smoke", status="passed")
+
+
 def add_event_type(g, name):
     event_type = EventType.objects.create(name=f"{name.replace('-', '_')}.happened", description=name)
     EventSchema.objects.create(event_type=event_type, version=1, schema={"type": "object"}, fingerprint="0" * 64)
@@ -260,8 +304,15 @@ PORTAL_PAGES = {
     "invocation_list": add_invocation,
     "signing_key_list": add_signing_key,
     "event_catalog": add_event_type,
+    "version_detail": add_run,
+    "certification_run": add_check,
+    "staff_certification_queue": add_review_run,
+    "staff_certification_run": add_check,
 }
-ORG_PAGES = {"extension_list", "signing_key_list", "extension_detail", "invocation_list"}
+ORG_PAGES = {
+    "extension_list", "signing_key_list", "extension_detail", "invocation_list", "version_detail", "certification_run",
+}  # fmt: skip
+STAFF_PAGES = {"staff_certification_queue", "staff_certification_run"}  # acme is made the platform organisation
 
 
 @pytest.mark.parametrize("page", list(PORTAL_PAGES))
@@ -270,8 +321,14 @@ def test_portal_page_runs_a_fixed_number_of_queries(acme, page):
     client = ApiClient()
     client.force_login(acme.owner)
     kwargs = {"org_id": acme.org.pk} if page.startswith("org_") or page in ORG_PAGES else {}
-    if page in ("extension_detail", "invocation_list"):
+    if page in ("extension_detail", "invocation_list", "version_detail"):
         kwargs["extension_id"] = _extension(acme.org).pk
+    if page == "version_detail":
+        kwargs["version_id"] = _counted_version(acme.org).pk
+    if page in ("certification_run", "staff_certification_run"):
+        kwargs["run_id"] = _counted_run(acme.org).pk
+    if page in STAFF_PAGES:
+        Organization.objects.filter(pk=acme.org.pk).update(is_platform=True)
     url = reverse(page, kwargs=kwargs)
     add_one = both(PORTAL_PAGES[page], add_org) if PORTAL_PAGES[page] else add_org
     # then the page costs as much with 20 items (and 20 more organisations) as with 2

@@ -16,13 +16,14 @@ from apps.extensions import scopes as scope_vocab
 from apps.extensions import services
 from apps.extensions.annotate import annotate
 from apps.extensions.manifest import validate_manifest
-from apps.extensions.models import Channel, KeyStatus
+from apps.extensions.models import Channel, KeyStatus, VersionStatus
 from apps.extensions.packages import read_package
 from apps.extensions.selectors import (
     extensions_of,
     get_extension_for_principal,
     get_signing_key_for_principal,
     get_version_for_principal,
+    releases_of,
     signing_keys_of,
     version_summaries_of,
 )
@@ -125,19 +126,38 @@ def extension_detail(request, org, principal, extension_id: str):
     return render(request, "extensions/detail.html", ctx, status=400 if error else 200)
 
 
+def _channel_releases(ext) -> list:
+    """What each channel serves now (the newest release of each): one query per channel."""
+    current = (releases_of(ext).filter(channel=channel).first() for channel in Channel.values)
+    return [release for release in current if release is not None]
+
+
 @org_page("extension.view")
 def version_detail(request, org, principal, extension_id: str, version_id: str):
     ext = get_extension_for_principal(principal, org, extension_id, "extension.view")
     version = get_version_for_principal(principal, ext, version_id, "extension.view")
-    error = None
+    error, promote_error = None, None
     if request.method == "POST":
+        op = request.POST.get("op", "submit")
         try:
-            authorize(principal, "version.submit", version)
-            services.version_submit(principal=principal, version=version)
-            messages.success(request, f"Version {version.version} submitted for certification.")
+            if op == "promote":
+                authorize(principal, "version.promote", version)
+                release = services.version_promote(
+                    principal=principal, version=version, channel=request.POST.get("channel", "")
+                )
+                messages.success(request, f"Version {version.version} is served on the {release.channel} channel.")
+            elif op == "submit":
+                authorize(principal, "version.submit", version)
+                services.version_submit(principal=principal, version=version)
+                messages.success(request, f"Version {version.version} submitted for certification.")
+            else:
+                raise ValidationFailed("Unknown action.")
             return redirect("version_detail", org_id=org.pk, extension_id=ext.pk, version_id=version.pk)
         except (Conflict, ValidationFailed) as exc:
-            error = form_error(exc)
+            if op == "promote":
+                promote_error = form_error(exc, ("channel",))
+            else:
+                error = form_error(exc)
     ctx = org_context(
         request,
         org,
@@ -146,9 +166,13 @@ def version_detail(request, org, principal, extension_id: str, version_id: str):
         version=version,
         scopes=_scope_rows(version.scopes),
         manifest_json=json.dumps(version.manifest, indent=2, ensure_ascii=False),
+        releases=_channel_releases(ext),
+        channels=Channel.choices,
+        promotable=version.status in (VersionStatus.CERTIFIED, VersionStatus.PUBLISHED),
         error=error,
+        promote_error=promote_error,
     )
-    return render(request, "extensions/version.html", ctx, status=400 if error else 200)
+    return render(request, "extensions/version.html", ctx, status=400 if error or promote_error else 200)
 
 
 @org_page("signing_key.view")

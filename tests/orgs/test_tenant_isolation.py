@@ -24,6 +24,7 @@ from tests.orgs.test_authorization import (
     KINDS,
     NEW_KEY,
     assert_error,
+    make_platform,
     make_targets,
     own_session_id,
     session_client,
@@ -120,6 +121,9 @@ _OTHER_KIND = {
     "extension_id": lambda t: t.version.pk,
     "version_id": lambda t: t.extension.pk,
     "key_id": lambda t: t.token.pk,
+    "run_id": lambda t: t.version.pk,
+    "rule_id": lambda t: t.extension.pk,
+    "platform_rule_id": lambda t: t.sbom_rule.pk,  # an org's rule is not a platform rule
 }
 # Event type names and schema versions are names, not ids (tests/events covers unknown ones).
 _NOT_IDS = {"name", "version"}
@@ -152,6 +156,8 @@ def _malformed_cases():
 def test_malformed_and_mistyped_ids_are_not_found(acme, api_for, endpoint, placeholder, variant, kind):
     # given acme's owner and acme's own objects
     mine = make_targets(acme)
+    if endpoint.staff:  # staff endpoints refuse everyone else before looking at ids (403)
+        make_platform(acme.org)
     client = owner_client(kind, acme, api_for)
     ids = mine.ids()
     if endpoint.id.startswith("DELETE /me/sessions"):
@@ -218,6 +224,7 @@ PORTAL_ACTIONS = {
     "extension_detail": ("extension_id",),
     "version_detail": ("extension_id", "version_id"),
     "invocation_list": ("extension_id",),
+    "certification_run": ("run_id",),
 }
 # Forms posted to each page, as the page would post them.
 PAGE_FORMS = {
