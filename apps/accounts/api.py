@@ -58,7 +58,7 @@ def me(request: HttpRequest):
             "memberships": [{"org_id": sa.org_id, "org_name": sa.org.name, "role": sa.role}],
         }
     user = p.user
-    memberships = user.memberships.select_related("org").order_by("org__name")
+    memberships = user.memberships.filter(deactivated_at__isnull=True).select_related("org").order_by("org__name")
     return {
         "kind": "user",
         "id": user.pk,

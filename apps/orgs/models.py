@@ -28,7 +28,12 @@ class Organization(models.Model):
     # Security policy (see policy.authorize).
     require_mfa = models.BooleanField(default=False)
     max_session_age_minutes = models.PositiveIntegerField(null=True, blank=True)
+    # Sign a member's session out after this long without a request (enforced per session).
+    idle_timeout_minutes = models.PositiveIntegerField(null=True, blank=True)
     ip_allowlist = models.JSONField(default=list, blank=True)
+    # Members must sign in through the organisation's SSO connection; owners keep an audited
+    # break-glass password sign-in.
+    sso_required = models.BooleanField(default=False)
     # The company running Plaza: its members with a builder role are platform staff (they manage
     # the event catalog and review certification). At most one; set by `manage.py set_platform_org`.
     is_platform = models.BooleanField(default=False)
@@ -60,12 +65,27 @@ class Workspace(models.Model):
         return self.name
 
 
+class MemberSource(models.TextChoices):
+    MANUAL = "manual", "Added in Plaza"  # created the org, or added by an admin
+    INVITATION = "invitation", "Invitation"
+    SSO = "sso", "Single sign-on (just in time)"
+    SCIM = "scim", "SCIM provisioning"
+
+
 class Membership(models.Model):
     id = PrefixedIdField(prefix="mem")
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(default=clock.now)
+    source = models.CharField(max_length=12, choices=MemberSource.choices, default=MemberSource.MANUAL)
+    # SCIM: the identity provider's id for this person, and the attributes it sent that Plaza keeps
+    # for this organisation only (name, displayName, emails, …), returned exactly as received.
+    external_id = models.CharField(max_length=255, blank=True)
+    scim_attributes = models.JSONField(default=dict, blank=True)
+    # Deactivated (SCIM active=false): the membership grants nothing until reactivated.
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["id"]
@@ -73,6 +93,62 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.org_id} ({self.role})"
+
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
+
+
+class Group(models.Model):
+    """A group of members (from SCIM or made in the console). A group may carry a role, which its
+    members get when it is higher than their own, and a workspace they may manage."""
+
+    id = PrefixedIdField(prefix="grp")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="groups")
+    display_name = models.CharField(max_length=255)
+    external_id = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=12, choices=MemberSource.choices, default=MemberSource.MANUAL)
+    role = models.CharField(max_length=20, choices=Role.choices, blank=True)
+    workspace = models.ForeignKey(Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    members = models.ManyToManyField(Membership, blank=True, related_name="groups")
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["org", "display_name"], name="group_name_unique_in_org")]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class SsoConnection(models.Model):
+    """An organisation's OpenID Connect identity provider. Members whose e-mail domain is one of the
+    org's verified domains are sent there to sign in; new ones join with ``default_role``."""
+
+    id = PrefixedIdField(prefix="sso")
+    org = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="sso_connection")
+    name = models.CharField(max_length=100, default="Single sign-on")
+    issuer = models.URLField(max_length=500)  # discovery at <issuer>/.well-known/openid-configuration
+    client_id = models.CharField(max_length=255)
+    client_secret_encrypted = models.TextField(blank=True)  # apps.core.crypto.encrypt; never shown again
+    client_secret_last_four = models.CharField(max_length=4, blank=True)
+    scopes = models.CharField(max_length=255, default="openid email profile")
+    default_role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
+    enabled = models.BooleanField(default=False)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True)
+    last_test_detail = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.issuer})"
+
+    @property
+    def provider_id(self) -> str:
+        """The id of this connection in allauth's openid_connect provider (one app per org)."""
+        return f"org-{self.org_id}"
 
 
 class Invitation(models.Model):

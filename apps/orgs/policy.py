@@ -124,7 +124,9 @@ class Principal:
                 self._roles[org.pk] = sa.role if sa.org_id == org.pk and sa.disabled_at is None else None
             else:
                 self._roles[org.pk] = (
-                    Membership.objects.filter(org=org, user=self.user).values_list("role", flat=True).first()
+                    Membership.objects.filter(org=org, user=self.user, deactivated_at__isnull=True)
+                    .values_list("role", flat=True)
+                    .first()
                 )
         return self._roles[org.pk]
 

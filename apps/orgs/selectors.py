@@ -40,7 +40,7 @@ def principal_from_request(request) -> Principal | None:
 def orgs_for_principal(principal: Principal) -> QuerySet[Organization]:
     if principal.kind == "service_account":
         return Organization.objects.filter(pk=principal.service_account.org_id)
-    return Organization.objects.filter(memberships__user=principal.user)
+    return Organization.objects.filter(memberships__user=principal.user, memberships__deactivated_at__isnull=True)
 
 
 def get_org_for_principal(principal: Principal, org_id: str, action: str) -> Organization:
@@ -110,7 +110,7 @@ def tokens_of(org: Organization) -> QuerySet[ApiToken]:
 
 
 def memberships_for_user(user) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("org").order_by("org__name")
+    return Membership.objects.filter(user=user, deactivated_at__isnull=True).select_related("org").order_by("org__name")
 
 
 def leave_or_remove(principal: Principal, membership: Membership) -> str:
