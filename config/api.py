@@ -10,6 +10,9 @@ from apps.events.api import router as events_router
 from apps.extensions.api import router as extensions_router
 from apps.orgs.api import router as orgs_router
 from apps.orgs.auth import PlazaAuth
+from apps.orgs.console.api import router as console_router
+from apps.orgs.security.api import router as security_router
+from apps.orgs.sso.api import router as sso_router
 from apps.runtime.api import router as runtime_router
 
 api = NinjaAPI(
@@ -26,6 +29,9 @@ api = NinjaAPI(
 install_exception_handlers(api)
 api.add_router("", me_router)
 api.add_router("", orgs_router)
+api.add_router("", sso_router)
+api.add_router("", security_router)
+api.add_router("", console_router)
 api.add_router("", audit_router)
 api.add_router("", extensions_router)
 api.add_router("", events_router)

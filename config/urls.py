@@ -14,6 +14,10 @@ urlpatterns = [
     path("", include("apps.events.urls")),
     path("", include("apps.extensions.urls")),
     path("", include("apps.orgs.urls")),
+    path("", include("apps.orgs.sso.urls")),
+    path("", include("apps.orgs.security.urls")),
+    path("", include("apps.orgs.console.urls")),
+    path("scim/v2/", include("apps.orgs.scim.urls")),
     path("", include("apps.runtime.urls")),
 ]
 

@@ -32,6 +32,7 @@ from apps.extensions.signing import sign_package
 from apps.orgs.models import (
     ApiToken,
     Domain,
+    Group,
     Invitation,
     Membership,
     Organization,
@@ -43,40 +44,14 @@ from apps.orgs.policy import ACTIONS, SCOPES
 from tests.conftest import ApiClient, MultipartForm
 from tests.extensions.conftest import BASE_MANIFEST, package_bytes, publish_draft
 from tests.factories import MembershipFactory, UserFactory
+from tests.orgs.endpoint import API, ORG, Endpoint
+from tests.orgs.identity_endpoints import CONSOLE_ENDPOINTS, SECURITY_ENDPOINTS, SSO_ENDPOINTS
 
-API = "/api/v1"
 ROLES = list(Role.values)
 KINDS = ["session", "token"]
 
 
 # --- the table ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str  # exactly as in the OpenAPI schema
-    actions: tuple[str, ...] = ()  # policy actions checked, in order; () for endpoints outside an org
-    ok: int = 200
-    body: dict | None = None
-    users_only: bool = False  # refused to service accounts whatever their role (code users_only)
-    staff: bool = False  # platform staff only: the caller's organisation is made the platform organisation
-
-    @property
-    def id(self) -> str:
-        return f"{self.method} {self.path.removeprefix(API)}"
-
-    @property
-    def org_scoped(self) -> bool:
-        return "{org_id}" in self.path
-
-    @property
-    def placeholders(self) -> list[str]:
-        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
-
-    def url(self, ids: dict) -> str:
-        return self.path.format(**ids)
-
-
-ORG = f"{API}/orgs/{{org_id}}"
 
 # Publishing: a fixed key pair, so the upload row can carry a signed package.
 TARGET_PRIVATE_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -241,6 +216,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("DELETE", f"{API}/staff/sbom-rules/{{platform_rule_id}}", ("certification.review",), ok=204,
              staff=True),
 ]  # fmt: skip
+ENDPOINTS += SSO_ENDPOINTS + SECURITY_ENDPOINTS + CONSOLE_ENDPOINTS
 ENDPOINT_IDS = [e.id for e in ENDPOINTS]
 
 
@@ -270,6 +246,7 @@ class Targets:
     extension: Extension
     version: ExtensionVersion
     signing_key: SigningKey
+    group: Group
     run: CertificationRun  # of another version of the extension, waiting for staff review
     sbom_rule: SbomRule  # the org's own
     platform_rule: SbomRule
@@ -287,6 +264,7 @@ class Targets:
             "extension_id": self.extension.pk,
             "version_id": self.version.pk,
             "key_id": self.signing_key.pk,
+            "group_id": self.group.pk,
             "run_id": self.run.pk,
             "rule_id": self.sbom_rule.pk,
             "platform_rule_id": self.platform_rule.pk,
@@ -322,12 +300,14 @@ def make_targets(tenant) -> Targets:
     )
     session = UserSession.objects.create(user=member.user, session_key=secrets.token_hex(16))
     extension, version, key = make_publishing_targets(org)
+    group = Group.objects.create(org=org, display_name="Engineering")
+    group.members.add(member)
     run = make_review_run(extension, key)
     sbom_rule = SbomRule.objects.create(org=org, effect="deny", name="target-component")
     platform_rule = SbomRule.objects.create(org=None, effect="deny", name="target-platform-component")
     return Targets(
-        org, workspace, member, invitation, domain, service_account, token, session, extension, version, key, run,
-        sbom_rule, platform_rule,
+        org, workspace, member, invitation, domain, service_account, token, session, extension, version, key, group,
+        run, sbom_rule, platform_rule,
     )  # fmt: skip
 
 
