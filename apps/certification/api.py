@@ -8,7 +8,16 @@ from ninja import Query, Router, Status
 
 from apps.certification import services
 from apps.certification.models import RunStatus
-from apps.certification.schemas import RerunIn, ReviewIn, RunOut, SbomRuleIn, SbomRuleOut, StaffRunOut
+from apps.certification.schemas import (
+    RerunIn,
+    ReviewIn,
+    RunOut,
+    RunSummaryOut,
+    SbomRuleIn,
+    SbomRuleOut,
+    StaffRunOut,
+    StaffRunSummaryOut,
+)
 from apps.certification.selectors import (
     get_run_for_principal,
     get_sbom_rule,
@@ -31,7 +40,7 @@ router = Router(tags=["certification"])
 # --- publishers ----------------------------------------------------------------------------------
 @router.get(
     "/orgs/{org_id}/extensions/{extension_id}/versions/{version_id}/certification-runs",
-    response=Page[RunOut],
+    response=Page[RunSummaryOut],
     summary="List a version's certification runs, newest first",
 )
 def list_version_runs(
@@ -51,7 +60,7 @@ def list_version_runs(
 
 @router.get(
     "/orgs/{org_id}/certification-runs",
-    response=Page[RunOut],
+    response=Page[RunSummaryOut],
     summary="List the organisation's certification runs, newest first",
 )
 def list_org_runs(request: HttpRequest, org_id: str, limit: int = LIMIT_QUERY, cursor: str | None = CURSOR_QUERY):
@@ -97,7 +106,7 @@ def delete_org_sbom_rule(request: HttpRequest, org_id: str, rule_id: str):
 # --- platform staff ------------------------------------------------------------------------------
 @router.get(
     "/staff/certification-runs",
-    response=Page[StaffRunOut],
+    response=Page[StaffRunSummaryOut],
     summary="Every certification run, filtered (platform staff); status=review is the review queue",
 )
 def staff_list_runs(

@@ -14,7 +14,10 @@ import json
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from apps.core.safe_jsonschema import safe_validator
+
 _MAX_DEPTH = 12
+_MAX_NODES = 2000  # values built per candidate: a recursive schema must not make millions
 _FORMATS = {
     "date-time": "2026-01-01T00:00:00Z",
     "date": "2026-01-01",
@@ -30,20 +33,35 @@ _FORMATS = {
 _TYPE_ORDER = ("object", "string", "integer", "number", "boolean", "array", "null")
 
 
+class _TooBig(Exception):
+    pass
+
+
+class _Budget:
+    def __init__(self):
+        self.nodes = 0
+
+    def spend(self) -> None:
+        self.nodes += 1
+        if self.nodes > _MAX_NODES:
+            raise _TooBig
+
+
 def _resolve(schema, root: dict, depth: int):
-    """Follow a local ``$ref`` (``#/$defs/x``); anything else is left as it is."""
+    """Follow a local ``$ref`` (``#/$defs/x``); anything else is left as it is. Returns the target
+    and the depth after the hops (each hop counts, so ``$ref`` chains cannot dodge the cap)."""
     while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and depth < _MAX_DEPTH:
         ref = schema["$ref"]
         if not ref.startswith("#"):
-            return {}
+            return {}, depth
         target = root
         for part in [p for p in ref[1:].split("/") if p]:
             part = part.replace("~1", "/").replace("~0", "~")
             if not isinstance(target, dict) or part not in target:
-                return {}
+                return {}, depth
             target = target[part]
         schema, depth = target, depth + 1
-    return schema
+    return schema, depth
 
 
 def _number(schema: dict, integer: bool):
@@ -60,8 +78,9 @@ def _number(schema: dict, integer: bool):
     return value
 
 
-def _instance(schema, root: dict, *, full: bool, depth: int = 0):
-    schema = _resolve(schema, root, depth)
+def _instance(schema, root: dict, *, full: bool, budget: _Budget, depth: int = 0):
+    budget.spend()
+    schema, depth = _resolve(schema, root, depth)
     if schema is True or not isinstance(schema, dict) or depth > _MAX_DEPTH:
         return None
     if "const" in schema:
@@ -74,7 +93,7 @@ def _instance(schema, root: dict, *, full: bool, depth: int = 0):
         if isinstance(schema.get(key), list) and schema[key]:
             merged = {k: v for k, v in schema.items() if k != key}
             for part in schema[key]:
-                part = _resolve(part, root, depth)
+                part, _ = _resolve(part, root, depth)
                 if isinstance(part, dict):
                     merged = {
                         **part,
@@ -82,10 +101,10 @@ def _instance(schema, root: dict, *, full: bool, depth: int = 0):
                         "properties": {**part.get("properties", {}), **merged.get("properties", {})},
                     }
                     merged["required"] = sorted(set(part.get("required", [])) | set(merged.get("required", [])))
-            return _instance(merged, root, full=full, depth=depth + 1)
+            return _instance(merged, root, full=full, budget=budget, depth=depth + 1)
     for key in ("oneOf", "anyOf"):
         if isinstance(schema.get(key), list) and schema[key]:
-            return _instance(schema[key][0], root, full=full, depth=depth + 1)
+            return _instance(schema[key][0], root, full=full, budget=budget, depth=depth + 1)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((t for t in _TYPE_ORDER if t in kind and t != "null"), kind[0] if kind else None)
@@ -96,13 +115,13 @@ def _instance(schema, root: dict, *, full: bool, depth: int = 0):
         wanted = list(properties) if full else [p for p in schema.get("required", []) if isinstance(p, str)]
         value = {}
         for name in wanted:
-            value[name] = _instance(properties.get(name, {}), root, full=full, depth=depth + 1)
+            value[name] = _instance(properties.get(name, {}), root, full=full, budget=budget, depth=depth + 1)
         return value
     if kind == "array":
         count = schema.get("minItems", 1 if full else 0)
         count = min(count if isinstance(count, int) else 0, 20)
         items = schema.get("items", {})
-        return [_instance(items, root, full=full, depth=depth + 1) for _ in range(count)]
+        return [_instance(items, root, full=full, budget=budget, depth=depth + 1) for _ in range(count)]
     if kind == "string":
         if schema.get("format") in _FORMATS:
             return _FORMATS[schema["format"]]
@@ -115,22 +134,29 @@ def _instance(schema, root: dict, *, full: bool, depth: int = 0):
     return None
 
 
+MAX_INPUT_BYTES = 64 * 1024  # the sandbox's input limit: a larger candidate could never run
+
+
 def valid_inputs(schema: dict, *, limit: int = 5) -> list:
     """Up to ``limit`` distinct instances of ``schema`` that validate against it."""
     try:
-        validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    except SchemaError:
+        Draft202012Validator.check_schema(schema)
+    except (SchemaError, RecursionError):
         return []
+    validator = safe_validator(schema)
     candidates = list(schema.get("examples") or []) if isinstance(schema.get("examples"), list) else []
     for full in (False, True):
         try:
-            candidates.append(_instance(schema, schema, full=full))
-        except (RecursionError, TypeError, ValueError):
+            candidates.append(_instance(schema, schema, full=full, budget=_Budget()))
+        except (_TooBig, RecursionError, TypeError, ValueError):
             continue
     found, seen = [], set()
     for candidate in candidates:
-        key = json.dumps(candidate, sort_keys=True, default=str)
-        if key in seen:
+        try:
+            key = json.dumps(candidate, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError, RecursionError):
+            continue
+        if key in seen or len(key) > MAX_INPUT_BYTES:
             continue
         seen.add(key)
         try:

@@ -29,6 +29,8 @@ class RunStatus(models.TextChoices):
     SUPERSEDED = "superseded", "Superseded"  # staff started a new run before this one finished
 
 
+MAX_CHECK_ATTEMPTS = 3  # a check whose worker died this many times ends errored (staff look at it)
+
 FINISHED = frozenset({RunStatus.PASSED, RunStatus.FAILED, RunStatus.APPROVED, RunStatus.REJECTED, RunStatus.SUPERSEDED})
 IN_FLIGHT = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 
@@ -68,6 +70,9 @@ class CertificationRun(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_reason = models.CharField(max_length=1000, blank=True)
     notified_at = models.DateTimeField(null=True, blank=True)
+    # When a task to advance the run was last queued: the sweep queues another only when that is
+    # older than a lease, so a backed-up queue does not fill with duplicates.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

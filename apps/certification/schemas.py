@@ -4,6 +4,8 @@ import datetime as dt
 
 from ninja import Field, Schema
 
+from apps.certification.models import CHECK_DONE
+
 
 class FindingOut(Schema):
     rule: str = Field(..., description="<check id>.<rule>; docs/certification.md explains each and how to fix it.")
@@ -13,22 +15,27 @@ class FindingOut(Schema):
     hint: str
 
 
-class CheckOut(Schema):
+class CheckSummaryOut(Schema):
     check_id: str
     check_version: int
     title: str
     required: bool = Field(..., description="A failed required check rejects the version; others go to review.")
     status: str = Field(..., description="pending | running | passed | warned | failed | errored")
     summary: str
+    duration_ms: int | None
+
+
+class CheckOut(CheckSummaryOut):
     findings: list[FindingOut]
     measurements: dict
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
-    duration_ms: int | None
     attempts: int
 
 
-class RunOut(Schema):
+class RunSummaryOut(Schema):
+    """A run in a list: each check's status and summary; get the run for findings and measurements."""
+
     id: str
     version_id: str
     extension_id: str
@@ -49,11 +56,11 @@ class RunOut(Schema):
     totals: dict
     review_reason: str
     reviewed_at: dt.datetime | None
-    checks: list[CheckOut]
+    checks: list[CheckSummaryOut]
 
     @staticmethod
     def resolve_checks_done(obj) -> bool:
-        return obj.status not in ("queued", "running")
+        return all(c.status in CHECK_DONE for c in obj.checks.all())
 
     @staticmethod
     def resolve_extension_id(obj) -> str:
@@ -72,6 +79,16 @@ class RunOut(Schema):
         return list(obj.checks.all())
 
 
+class RunOut(RunSummaryOut):
+    """A run with every check's findings and measurements (what the CLI polls)."""
+
+    checks: list[CheckOut]
+
+
+class StaffRunSummaryOut(RunSummaryOut):
+    org_id: str
+
+
 class StaffRunOut(RunOut):
     org_id: str
 
@@ -86,7 +103,7 @@ class RerunIn(Schema):
 
 
 class SbomRuleIn(Schema):
-    effect: str = Field(..., description="allow | deny")
+    effect: str = Field(..., description="allow | deny (an organisation's own rules: deny only)")
     name: str = Field("", max_length=200, description="Component name or glob (case-insensitive).")
     version_range: str = Field("", max_length=100, description="npm-style range; needs a name.")
     license: str = Field("", max_length=100, description="An SPDX licence id.")

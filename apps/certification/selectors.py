@@ -12,25 +12,28 @@ from apps.orgs.models import Organization
 from apps.orgs.policy import Principal, authorize
 
 
-def _with_checks(qs: QuerySet[CertificationRun]) -> QuerySet[CertificationRun]:
-    return qs.select_related("version__extension", "reviewed_by").prefetch_related(
-        Prefetch("checks", queryset=CheckResult.objects.order_by("position"))
-    )
+def _with_checks(qs: QuerySet[CertificationRun], *, full: bool = True) -> QuerySet[CertificationRun]:
+    """Runs with their checks in order; lists leave findings and measurements (which can be large)
+    in the database."""
+    checks = CheckResult.objects.order_by("position")
+    if not full:
+        checks = checks.defer("findings", "measurements")
+    return qs.select_related("version__extension", "reviewed_by").prefetch_related(Prefetch("checks", queryset=checks))
 
 
 def runs_of_version(version: ExtensionVersion) -> QuerySet[CertificationRun]:
-    return _with_checks(CertificationRun.objects.filter(version=version))
+    return _with_checks(CertificationRun.objects.filter(version=version), full=False)
 
 
-def runs_of_org(org: Organization) -> QuerySet[CertificationRun]:
-    return _with_checks(CertificationRun.objects.filter(org=org))
+def runs_of_org(org: Organization, *, full: bool = False) -> QuerySet[CertificationRun]:
+    return _with_checks(CertificationRun.objects.filter(org=org), full=full)
 
 
 def get_run_for_principal(principal: Principal, org: Organization, run_id: str, action: str) -> CertificationRun:
     """A run of one of ``org``'s versions (``org`` already resolved for this principal)."""
     if not is_valid_id(run_id, "crt"):
         raise NotFound("No such certification run.")
-    run = runs_of_org(org).filter(pk=run_id).first()
+    run = runs_of_org(org, full=True).filter(pk=run_id).first()
     if run is None:
         raise NotFound("No such certification run.")
     run.org = org
@@ -40,7 +43,7 @@ def get_run_for_principal(principal: Principal, org: Organization, run_id: str, 
 
 def staff_runs(*, status: str = "", org_id: str = "", check_id: str = "", q: str = "") -> QuerySet[CertificationRun]:
     """Every org's runs for platform staff (the caller checked staff rights), filtered."""
-    qs = _with_checks(CertificationRun.objects.select_related("org"))
+    qs = _with_checks(CertificationRun.objects.select_related("org"), full=False)
     if status:
         qs = qs.filter(status=status)
     if org_id:

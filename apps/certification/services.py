@@ -32,6 +32,7 @@ from apps.certification.models import (
     CHECK_DONE,
     FINISHED,
     IN_FLIGHT,
+    MAX_CHECK_ATTEMPTS,
     CertificationRun,
     CheckResult,
     CheckStatus,
@@ -41,7 +42,7 @@ from apps.certification.models import (
 )
 from apps.certification.signals import run_finished
 from apps.core import clock
-from apps.core.errors import Conflict, ValidationFailed
+from apps.core.errors import Conflict, PlazaError, ValidationFailed
 from apps.extensions.manifest import parse_range
 from apps.extensions.models import ExtensionVersion, VersionStatus
 from apps.extensions.services import version_transition
@@ -54,10 +55,15 @@ def _actor(principal):
     return principal.user if principal is not None and principal.kind == "user" else None
 
 
-def _enqueue(run_id: str) -> None:
+def _send(run_id: str) -> None:
     from apps.certification.tasks import advance_run
 
-    transaction.on_commit(lambda: advance_run.delay(run_id))
+    CertificationRun.objects.filter(pk=run_id).update(enqueued_at=clock.now())
+    advance_run.delay(run_id)
+
+
+def _enqueue(run_id: str) -> None:
+    transaction.on_commit(lambda: _send(run_id))
 
 
 # --- creating runs -------------------------------------------------------------------------------
@@ -118,6 +124,20 @@ def _claim(run: CertificationRun) -> tuple[CheckResult | None, str]:
         return None, "done"
     if current.status == CheckStatus.RUNNING and current.lease_expires_at and current.lease_expires_at > now:
         return None, "busy"
+    if current.attempts >= MAX_CHECK_ATTEMPTS:
+        # Every worker that started it died or was stopped (a package that crashes or exhausts the
+        # worker): stop trying, and let staff look at it.
+        CheckResult.objects.filter(pk=current.pk, status=current.status, attempts=current.attempts).update(
+            status=CheckStatus.ERRORED,
+            summary=f"The check did not finish in {current.attempts} attempts: each worker running it stopped.",
+            finished_at=now,
+            lease_token="",
+            lease_expires_at=None,
+        )
+        log.error(
+            "certification run %s: check %s gave up after %s attempts", run.pk, current.check_id, current.attempts
+        )
+        return _claim(run)
     token = secrets.token_hex(16)
     lease = now + dt.timedelta(seconds=settings.PLAZA_CERTIFICATION_LEASE_SECONDS)
     claimable = Q(status=CheckStatus.PENDING) | Q(status=CheckStatus.RUNNING, lease_expires_at__lte=now)
@@ -164,7 +184,9 @@ def _execute(check_row: CheckResult, ctx: registry.CheckContext) -> tuple[str, r
 def _complete(check_row: CheckResult, token: str, status: str, outcome, started: float) -> bool:
     """Write the result if ``token`` still holds the lease (False: another worker took over)."""
     return bool(
-        CheckResult.objects.filter(pk=check_row.pk, status=CheckStatus.RUNNING, lease_token=token).update(
+        CheckResult.objects.filter(
+            pk=check_row.pk, status=CheckStatus.RUNNING, lease_token=token, run__status__in=IN_FLIGHT
+        ).update(
             status=status,
             summary=outcome.summary[:500],
             findings=[f.as_dict() for f in outcome.findings][:500],
@@ -242,10 +264,7 @@ def run_finish(*, run: CertificationRun) -> CertificationRun:
         elif needs_review:
             run.status = RunStatus.REVIEW
         else:
-            run.status = RunStatus.PASSED
-            version_transition(
-                version=run.version, to=VersionStatus.CERTIFIED, reason=f"Certification run {run.number}"
-            )
+            run.status = _certify_or_reject(run)
         run.totals = _totals(run)
         run.finished_at = clock.now() if run.status in FINISHED else None
         run.save(update_fields=["status", "totals", "finished_at"])
@@ -255,8 +274,22 @@ def run_finish(*, run: CertificationRun) -> CertificationRun:
             target=run,
             changes={"version": run.version_id, "totals": run.totals},
         )
-        transaction.on_commit(lambda: _announce(run.pk))
+        transaction.on_commit(lambda: _announce(run.pk), robust=True)
     return run
+
+
+def _certify_or_reject(run: CertificationRun) -> str:
+    """Certify the run's version; when that is refused (e.g. its signing key was revoked after the
+    signature check ran) reject it with the reason instead of failing again on every retry."""
+    try:
+        with transaction.atomic():
+            version_transition(
+                version=run.version, to=VersionStatus.CERTIFIED, reason=f"Certification run {run.number}"
+            )
+    except PlazaError as exc:
+        version_transition(version=run.version, to=VersionStatus.REJECTED, reason=f"Not certified: {exc.message}")
+        return RunStatus.FAILED
+    return RunStatus.PASSED
 
 
 # --- review and re-runs --------------------------------------------------------------------------
@@ -272,6 +305,9 @@ def run_review(*, principal, run: CertificationRun, approve: bool, reason: str) 
             raise Conflict(
                 f"Only a run waiting for review can be decided; this one is {run.status}.", code="run_not_in_review"
             )
+        latest = CertificationRun.objects.filter(version_id=run.version_id).order_by("-number").first()
+        if run.version.status != VersionStatus.CERTIFYING or latest is None or latest.pk != run.pk:
+            raise Conflict("A newer run or a status change overtook this run; decide the latest run.", code="run_stale")
         run.status = RunStatus.APPROVED if approve else RunStatus.REJECTED
         run.reviewed_by, run.reviewed_at, run.review_reason = _actor(principal), clock.now(), reason[:1000]
         run.finished_at = run.reviewed_at
@@ -284,19 +320,23 @@ def run_review(*, principal, run: CertificationRun, approve: bool, reason: str) 
             target=run,
             changes={"version": run.version_id, "reason": run.review_reason},
         )
-        transaction.on_commit(lambda: _announce(run.pk))
+        transaction.on_commit(lambda: _announce(run.pk), robust=True)
     return run
 
 
 def run_rerun(*, principal, version: ExtensionVersion, reason: str = "") -> CertificationRun:
     """Staff certify ``version`` again with the checks installed now: a new run (earlier runs are
     kept as they are; one still in flight or in review is marked superseded)."""
-    if version.status not in (VersionStatus.CERTIFIED, VersionStatus.REJECTED, VersionStatus.CERTIFYING):
-        raise Conflict(
-            f"A {version.status} version cannot be certified again (only certified, rejected or certifying ones).",
-            code="version_status_conflict",
-        )
     with transaction.atomic():
+        # The version row first: two concurrent re-runs queue here instead of both opening a run.
+        version = (
+            ExtensionVersion.objects.select_for_update(of=("self",)).select_related("extension").get(pk=version.pk)
+        )
+        if version.status not in (VersionStatus.CERTIFIED, VersionStatus.REJECTED, VersionStatus.CERTIFYING):
+            raise Conflict(
+                f"A {version.status} version cannot be certified again (only certified, rejected or certifying ones).",
+                code="version_status_conflict",
+            )
         open_runs = CertificationRun.objects.select_for_update().filter(
             version=version, status__in=IN_FLIGHT | {RunStatus.REVIEW}
         )
@@ -321,12 +361,14 @@ def run_sweep(*, now: dt.datetime | None = None, grace_seconds: int = 30) -> dic
     versions submitted more than ``grace_seconds`` ago without a run get one."""
     now = now or clock.now()
     resumed = 0
-    for run_id in CertificationRun.objects.filter(status__in=IN_FLIGHT).values_list("pk", flat=True):
+    quiet_since = now - dt.timedelta(seconds=settings.PLAZA_CERTIFICATION_LEASE_SECONDS)
+    waiting = CertificationRun.objects.filter(status__in=IN_FLIGHT).filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=quiet_since)
+    )
+    for run_id in waiting.values_list("pk", flat=True):
         live = CheckResult.objects.filter(run_id=run_id, status=CheckStatus.RUNNING, lease_expires_at__gt=now).exists()
         if not live:
-            from apps.certification.tasks import advance_run
-
-            advance_run.delay(run_id)
+            _send(run_id)
             resumed += 1
     started = 0
     stale = ExtensionVersion.objects.filter(
@@ -388,6 +430,12 @@ def sbom_rule_create(
     name, version_range, license = (name or "").strip(), (version_range or "").strip(), (license or "").strip()
     if effect not in SbomEffect.values:
         raise ValidationFailed("The effect is allow or deny.", param="effect")
+    if org is not None and effect != SbomEffect.DENY:
+        raise ValidationFailed(
+            "An organisation can add deny rules only: what is allowed is the platform's policy.",
+            code="sbom_rule_org_allow",
+            param="effect",
+        )
     if not (name or version_range or license):
         raise ValidationFailed("Set at least one of name, version_range and license.", param="name")
     if version_range and not name:

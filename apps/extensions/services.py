@@ -371,8 +371,14 @@ def version_promote(*, principal, version: ExtensionVersion, channel: str) -> Ch
             f"The channel is one of {', '.join(Channel.values)}.", code="channel_invalid", param="channel"
         )
     with transaction.atomic():
-        Extension.objects.select_for_update().filter(pk=version.extension_id).first()  # one promotion at a time
-        locked = ExtensionVersion.objects.select_related("extension", "signing_key").get(pk=version.pk)
+        extension = Extension.objects.select_for_update().get(pk=version.extension_id)  # one promotion at a time
+        if extension.deleted_at is not None:
+            raise Conflict("This extension was deleted.", code="extension_deleted")
+        locked = (
+            ExtensionVersion.objects.select_for_update(of=("self",))
+            .select_related("extension", "signing_key")
+            .get(pk=version.pk)
+        )
         if locked.status not in (VersionStatus.CERTIFIED, VersionStatus.PUBLISHED):
             raise Conflict(
                 f"Only a certified version can be promoted; {locked.version} is {locked.status}.",
@@ -383,20 +389,27 @@ def version_promote(*, principal, version: ExtensionVersion, channel: str) -> Ch
             raise Conflict(
                 f"{number} is a pre-release; promote it to beta or canary.", code="channel_prerelease", param="channel"
             )
-        current = (
+        serving = (
             ChannelRelease.objects.filter(extension_id=locked.extension_id, channel=channel)
             .select_related("version")
             .first()
         )
-        if current is not None:
-            if current.version_id == locked.pk:
-                return current
-            if parse_version(current.version.version) > number:
-                raise Conflict(
-                    f"The {channel} channel serves {current.version.version}, higher than {number}.",
-                    code="channel_downgrade",
-                    param="channel",
-                )
+        if serving is not None and serving.version_id == locked.pk:
+            return serving
+        # A yanked version does not hold the channel up: promoting an earlier one is the way back.
+        baseline = (
+            ChannelRelease.objects.filter(extension_id=locked.extension_id, channel=channel)
+            .exclude(version__status=VersionStatus.YANKED)
+            .select_related("version")
+            .first()
+        )
+        if baseline is not None and parse_version(baseline.version.version) > number:
+            raise Conflict(
+                f"The {channel} channel serves {baseline.version.version}, higher than {number}.",
+                code="channel_downgrade",
+                param="channel",
+            )
+        current = serving
         release = ChannelRelease.objects.create(
             extension_id=locked.extension_id, channel=channel, version=locked, promoted_by=_actor(principal)
         )

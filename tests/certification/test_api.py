@@ -125,7 +125,7 @@ def test_an_org_deny_rule_applies_to_its_own_next_versions_only(certify, publish
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",
         "version": 1,
-        "components": [{"type": "library", "name": "left-pad", "version": "1.3.0", "licenses": [{"license": {"id": "MIT"}}]}],
+        "components": [{"type": "library", "name": "left-pad", "version": "1.3.0", "licenses": [{"license": {"id": "MIT"}}]}],  # noqa: E501
     }  # fmt: skip
     run = certify(clean_manifest(), clean_files(), sbom=sbom)
     assert run.checks.get(check_id="sbom").status == "failed"
@@ -145,3 +145,9 @@ def test_staff_edit_the_platform_policy(staff_api):
     assert res.json()["id"] in [r["id"] for r in listed]
     assert staff_api.call("DELETE", f"staff/sbom-rules/{res.json()['id']}").status_code == 204
     err(staff_api.call("DELETE", f"staff/sbom-rules/{res.json()['id']}"), 404)
+
+
+def test_an_org_cannot_add_allow_rules(publisher, api_for):
+    admin = api_for(publisher.org, role=Role.ADMIN)
+    error = err(admin.call("POST", f"orgs/{publisher.org.pk}/sbom-rules", {"effect": "allow", "name": "*"}), 400)
+    assert error["code"] == "sbom_rule_org_allow" and error["param"] == "effect"

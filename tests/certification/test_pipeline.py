@@ -10,7 +10,7 @@ from django.core import mail
 
 from apps.audit.models import AuditEvent
 from apps.certification import services
-from apps.certification.checks import ERROR, WARNING, Check, CheckOutcome, Finding
+from apps.certification.checks import ERROR, WARNING, Check, CheckContext, CheckOutcome, Finding
 from apps.certification.models import CertificationRun, CheckResult
 from apps.core import clock
 from apps.core.errors import Conflict, ValidationFailed
@@ -278,3 +278,87 @@ def test_a_run_whose_version_moved_on_decides_nothing(
     assert services.run_advance(run_id=run.pk) == "finished"
     assert CertificationRun.objects.get(pk=run.pk).status == "superseded"
     assert ExtensionVersion.objects.get(pk=run.version_id).status == "yanked"
+
+
+# --- review findings: failure paths --------------------------------------------------------------
+def test_a_key_revoked_after_the_signature_check_rejects_instead_of_failing_forever(
+    publisher, cheap, monkeypatch, django_capture_on_commit_callbacks
+):
+    run = _submitted_run(publisher, monkeypatch, django_capture_on_commit_callbacks)
+    # the checks pass, then the key is revoked before the run finishes
+    for _ in CHEAP:
+        row, token = services._claim(run)
+        status, outcome = services._execute(row, CheckContext(version=run.version, run_id=run.pk))
+        services._complete(row, token, status, outcome, 0.0)
+    from apps.extensions.models import SigningKey
+
+    SigningKey.objects.filter(pk=publisher.key.pk).update(status="revoked")
+    assert services.run_advance(run_id=run.pk) == "finished"
+    assert CertificationRun.objects.get(pk=run.pk).status == "failed"
+    version = ExtensionVersion.objects.get(pk=run.version_id)
+    assert version.status == "rejected" and "revoked" in version.status_reason
+    assert services.run_sweep(now=clock.now() + dt.timedelta(hours=1)) == {"resumed": 0, "started": 0}
+
+
+def test_a_check_that_keeps_killing_its_worker_ends_errored_after_three_attempts(
+    publisher, cheap, monkeypatch, django_capture_on_commit_callbacks
+):
+    run = _submitted_run(publisher, monkeypatch, django_capture_on_commit_callbacks)
+    first = run.checks.get(check_id="manifest")
+    CheckResult.objects.filter(pk=first.pk).update(
+        status="running", attempts=3, lease_token="dead", lease_expires_at=clock.now() - dt.timedelta(seconds=1)
+    )
+    assert services.run_advance(run_id=run.pk) == "finished"
+    row = CheckResult.objects.get(pk=first.pk)
+    assert row.status == "errored" and row.attempts == 3 and "3 attempts" in row.summary
+    assert CertificationRun.objects.get(pk=run.pk).status == "review"
+
+
+def test_a_superseded_run_takes_no_late_results_and_is_not_checks_done(
+    publisher, cheap, monkeypatch, django_capture_on_commit_callbacks, staff
+):
+    run = _submitted_run(publisher, monkeypatch, django_capture_on_commit_callbacks)
+    row, token = services._claim(run)
+    services.run_rerun(principal=staff, version=run.version)
+    late = CheckOutcome("late", [])
+    assert services._complete(row, token, "passed", late, 0.0) is False
+    from apps.certification.schemas import RunOut
+    from apps.certification.selectors import get_staff_run
+
+    body = RunOut.from_orm(get_staff_run(run.pk)).dict()
+    assert body["status"] == "superseded" and body["finished"] is True and body["checks_done"] is False
+
+
+def test_the_sweep_leaves_recently_queued_runs_alone(publisher, cheap, monkeypatch, django_capture_on_commit_callbacks):
+    run = _submitted_run(publisher, monkeypatch, django_capture_on_commit_callbacks)
+    CertificationRun.objects.filter(pk=run.pk).update(enqueued_at=clock.now())
+    sent = []
+    monkeypatch.setattr(services, "_send", sent.append)
+    assert services.run_sweep()["resumed"] == 0  # its task may just be waiting in a busy queue
+    later = clock.now() + dt.timedelta(seconds=services.settings.PLAZA_CERTIFICATION_LEASE_SECONDS + 1)
+    assert services.run_sweep(now=later)["resumed"] == 1 and sent == [run.pk]
+
+
+def test_a_stale_review_run_cannot_be_decided(certify, settings, staff):
+    settings.PLAZA_CERTIFICATION_CHECKS = [*CHEAP, f"{HERE}.Warns"]
+    run = certify(clean_manifest(), clean_files())
+    CertificationRun.objects.create(version=run.version, org=run.org, number=2, status="queued")
+    with pytest.raises(Conflict, match="latest"):
+        services.run_review(principal=staff, run=run, approve=False, reason="Too late.")
+    assert ExtensionVersion.objects.get(pk=run.version_id).status == "certifying"
+
+
+def test_promotion_refuses_deleted_extensions_and_rolls_back_past_a_yanked_release(certify, cheap, publisher):
+    first = certify(clean_manifest(), clean_files())
+    version_promote(principal=ROBOT, version=first.version, channel="stable")
+    second = certify(clean_manifest(version="1.1.0"), clean_files())
+    version_promote(principal=ROBOT, version=second.version, channel="stable")
+    ExtensionVersion.objects.filter(pk=second.version_id).update(status="yanked")
+    # 1.1.0 was yanked: the channel goes back to 1.0.0
+    back = version_promote(principal=ROBOT, version=first.version, channel="stable")
+    assert back.version_id == first.version_id
+    from apps.extensions.models import Extension
+
+    Extension.objects.filter(pk=publisher.extension.pk).update(deleted_at=clock.now())
+    with pytest.raises(Conflict, match="deleted"):
+        version_promote(principal=ROBOT, version=first.version, channel="beta")

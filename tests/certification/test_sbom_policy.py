@@ -187,15 +187,21 @@ def test_org_rule_applies_only_to_that_orgs_versions(acme, globex, default_polic
 
 
 @pytest.mark.django_db
-def test_named_allow_overrides_unknown_and_refused_licences(acme, globex, default_policy):
-    SbomRule.objects.create(org=acme.org, effect="allow", name="in-house-*", reason="Our own code.")
+def test_a_platform_named_allow_overrides_unknown_and_refused_licences(acme, default_policy):
+    SbomRule.objects.create(org=None, effect="allow", name="in-house-*", reason="Reviewed by legal.")
     unlicensed, gpl = component("in-house-utils"), component("in-house-gpl", license="GPL-3.0-only")
-
     outcome = run_check(acme.org, unlicensed, gpl)
     assert outcome.findings == []
     assert outcome.measurements["allowed_by_name"] == 2
 
-    assert {f.rule for f in run_check(globex.org, unlicensed, gpl).findings} == {
+
+@pytest.mark.django_db
+def test_an_orgs_own_allow_rules_do_not_weaken_the_platform_policy(acme, default_policy):
+    # (the API refuses them; a row written anyway, e.g. before that rule existed, is ignored)
+    SbomRule.objects.create(org=acme.org, effect="allow", name="*", reason="Allow everything.")
+    SbomRule.objects.create(org=acme.org, effect="allow", license="GPL-3.0-only")
+    unlicensed, gpl = component("in-house-utils"), component("in-house-gpl", license="GPL-3.0-only")
+    assert {f.rule for f in run_check(acme.org, unlicensed, gpl).findings} == {
         "sbom.license_unknown",
         "sbom.license_not_allowed",
     }

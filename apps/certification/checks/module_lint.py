@@ -73,16 +73,29 @@ class ModuleLintCheck(Check):
         return CheckOutcome(summary, findings, measurements)
 
 
+MAX_FINDINGS_PER_RULE = 20
+MAX_IMPORTS_SHOWN = 100
+
+
 class _ModuleLint:
     """The findings and measurements of one module."""
 
     def __init__(self, ctx: CheckContext, name: str, path: str, linked: frozenset[str]):
         self.ctx, self.name, self.path, self.linked = ctx, name, path, linked
         self.findings: list[Finding] = []
+        self.counts: dict[str, int] = {}
         self.measurement: dict = {}
 
     def add(self, rule: str, message: str, location: str, hint: str, severity: str = ERROR) -> None:
-        self.findings.append(Finding(f"module.{rule}", severity, message, location, hint))
+        # A module with 300 000 bad imports must not become 300 000 findings: the first few of each
+        # rule say enough, and the count says the rest.
+        self.counts[rule] = self.counts.get(rule, 0) + 1
+        if self.counts[rule] <= MAX_FINDINGS_PER_RULE:
+            self.findings.append(Finding(f"module.{rule}", severity, message, location, hint))
+        elif self.counts[rule] == MAX_FINDINGS_PER_RULE + 1:
+            self.findings.append(
+                Finding(f"module.{rule}", severity, f"…and more like this in {self.path}.", self.path, hint)
+            )
 
     def run(self) -> wasm.WasmModule | None:
         data = self.ctx.module_bytes(self.name)
@@ -117,7 +130,8 @@ class _ModuleLint:
             return None
         compiled = self._compile(data)
         self.measurement.update(
-            imports=[f"{i.module}.{i.name}" for i in module.imports],
+            imports=[f"{i.module}.{i.name}" for i in module.imports[:MAX_IMPORTS_SHOWN]],
+            import_count=len(module.imports),
             exports=len(module.exports),
             **_memory_pages(module),
         )

@@ -19,6 +19,7 @@ from jsonschema.exceptions import SchemaError
 
 from apps.certification.checks import ERROR, INFO, WARNING, Check, CheckContext, CheckOutcome, Finding
 from apps.certification.instances import valid_inputs
+from apps.core.safe_jsonschema import safe_validator
 from apps.core.schema_refs import json_path
 from apps.events.models import EventSchema
 from apps.runtime import outcomes
@@ -189,8 +190,8 @@ class SmokeCheck(Check):
 
 def _output_problem(schema: dict, output) -> str:
     try:
-        validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-        error = next(iter(validator.iter_errors(output)), None)
+        Draft202012Validator.check_schema(schema)
+        error = next(iter(safe_validator(schema).iter_errors(output)), None)
     except (SchemaError, RecursionError) as exc:
         return f"the output_schema cannot be used ({str(exc)[:200]})"
     if error is None:
