@@ -79,6 +79,32 @@ def test_names_are_normalised_before_comparing():
 
 
 @pytest.mark.parametrize(
+    "spoof",
+    [
+        "ѕһор",  # Cyrillic ѕ, һ, о, р
+        "SНОР",  # Cyrillic Н, О, Р
+        "shορ",  # Greek ο, ρ
+        "SHΟΡ",  # Greek Ο, Ρ
+        "sho\u0301p",  # a combining accent
+        "s\u0327h\u0308o\u0300p",
+        "sh\u200bop",  # zero-width space
+        "s\u200dhop\ufeff",  # zero-width joiner, BOM
+        "sh\u00adop\u2060",  # soft hyphen, word joiner
+    ],
+)
+def test_confusable_letters_marks_and_invisible_characters_do_not_evade_the_comparison(spoof):
+    # under 5 characters only equal names match, so each evasion alone used to get through
+    assert names_look_alike(normalise_name(spoof), normalise_name("shop"))
+
+
+@pytest.mark.parametrize(
+    ("spoof", "name"), [("maII", "mall"), ("MA1I", "mall"), ("Ma|l", "mall"), ("PayPaI", "paypal")]
+)
+def test_capital_i_one_and_l_compare_equal(spoof, name):
+    assert normalise_name(spoof) == normalise_name(name)
+
+
+@pytest.mark.parametrize(
     ("a", "b", "close"),
     [
         ("ordertagger", "ordertagger", True),
@@ -128,6 +154,51 @@ def test_typosquat_by_display_name_of_a_published_extension(acme, globex, existi
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "spoof",
+    [
+        "Оrdеr Tаggеr",  # Cyrillic О, е, а, е: four edits before the skeleton
+        "Οrder Ταgger",  # Greek Ο, Τ, α
+        "O\u0301r\u0301d\u0301e\u0301r Tagger",  # combining accents
+        "O\u200br\u200bd\u200be\u200br Tagger",  # zero-width spaces
+        "Ｏｒｄｅｒ Ｔａｇｇｅｒ",  # full-width
+    ],
+)
+def test_typosquat_through_confusable_characters(acme, globex, existing, spoof):
+    existing(globex.org, "order-tagger", display_name="Order Tagger")
+
+    outcome = run_check(acme.org, name=spoof)
+
+    assert "abuse.typosquat" in rules(outcome)
+    assert {f.location for f in outcome.findings if f.rule == "abuse.typosquat"} == {"extension.json: name"}
+
+
+# --- abuse.mixed_script ---------------------------------------------------------------------------
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value", "location", "script"),
+    [
+        ("name", "Оrder Sync", "extension.json: name", "Cyrillic"),  # Cyrillic О
+        ("name", "Stock Sync Pro\u03bf", "extension.json: name", "Greek"),  # Greek ο
+        ("id", "acme.stосk-sync", "extension.json: id", "Cyrillic"),
+    ],
+)
+def test_name_mixing_latin_with_cyrillic_or_greek_is_a_warning(acme, field, value, location, script):
+    outcome = run_check(acme.org, **{field: value})
+
+    [finding] = outcome.findings
+    assert (finding.rule, finding.severity, finding.location) == ("abuse.mixed_script", "warning", location)
+    assert script in finding.message
+    assert outcome.status == "warned"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["Склад", "Αποθήκη", "Stock Sync", "Ｓｔｏｃｋ Sync", "Café Stock"])
+def test_names_in_one_script_are_not_mixed(acme, name):
+    assert run_check(acme.org, name=name).findings == []
+
+
+@pytest.mark.django_db
 def test_own_look_alikes_are_not_typosquats(acme, existing):
     existing(acme.org, "stock-sync", display_name="Stock Sync")
 
@@ -168,6 +239,25 @@ def test_mentioning_a_verified_publisher_is_impersonation(acme, globex):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "The Glоbеx connector for stock.",  # Cyrillic о, е
+        "The Glοbex connector for stock.",  # Greek ο
+        "The Glo\u0301bex connector for stock.",  # combining accent
+        "The Gl\u200bobex connector for stock.",  # zero-width space
+        "The GIobex connector for stock.",  # capital I for l
+    ],
+)
+def test_impersonation_through_confusable_characters(acme, globex, summary):
+    Domain.objects.create(org=globex.org, name="globex.example", verification_token="t", verified_at=clock.now())
+
+    outcome = run_check(acme.org, summary=summary)
+
+    assert [(f.rule, f.location) for f in outcome.findings] == [("abuse.impersonation", "extension.json: summary")]
+
+
+@pytest.mark.django_db
 def test_unverified_or_own_or_partial_names_are_not_impersonation(acme, globex):
     Domain.objects.create(org=globex.org, name="globex.example", verification_token="t")  # not verified
     Domain.objects.create(org=acme.org, name="acme.example", verification_token="t", verified_at=clock.now())
@@ -190,6 +280,30 @@ def test_banned_words_in_the_listing(acme, settings):
         ("abuse.banned_word", "extension.json: description"),
     ]
     assert "'official'" in outcome.findings[0].message
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "The оfficial stock sync.",  # Cyrillic о
+        "The οfficial stock sync.",  # Greek ο
+        "The off\u200bicial stock sync.",  # zero-width space
+        "The offi\u200dcial\ufeff stock sync.",  # zero-width joiner, BOM
+        "The 0fficial stock sync.",  # zero for o
+        "The officiaI stock sync.",  # capital I for l
+        "The officia1 stock sync.",  # one for l
+        "The o\u0301fficial stock sync.",  # combining accent
+        "The ＯＦＦＩＣＩＡＬ stock sync.",  # full-width
+        "Earn free m0ney while syncing.",
+    ],
+)
+def test_banned_words_through_confusable_characters(acme, settings, summary):
+    settings.PLAZA_BANNED_WORDS = ["official", "free money"]
+
+    outcome = run_check(acme.org, summary=summary)
+
+    assert [(f.rule, f.location) for f in outcome.findings] == [("abuse.banned_word", "extension.json: summary")]
 
 
 @pytest.mark.django_db

@@ -142,12 +142,171 @@ def test_javascript_url_is_reported(markup):
         "//cdn.example.com/lib.js",
         "\\\\cdn.example.com/lib.js",
         f"{API}/lib.js",  # even from an origin the widget may connect to: code ships in the package
-        "data:text/javascript,alert(1)",
     ],
 )
 def test_script_from_outside_the_package_is_reported(src):
-    expected = [] if src.startswith("data:") else ["widget.external_script"]
-    assert rules(check(page(f'<script src="{src}"></script>'))) == expected
+    assert rules(check(page(f'<script src="{src}"></script>'))) == ["widget.external_script"]
+
+
+@pytest.mark.parametrize("attribute", ["href", "xlink:href"])
+def test_svg_script_href_is_judged_like_src(attribute):
+    outcome = check(page(f'<svg><script {attribute}="https://evil.example/x.js"></script></svg>'))
+    assert rules(outcome) == ["widget.external_script"]
+    assert outcome.findings[0].location == f"{ENTRY}:1 <script {attribute}>"
+    assert check(page(f'<svg><script {attribute}="chart.js"></script></svg>')).findings == []
+
+
+def test_text_next_to_a_script_url_is_an_inline_script():
+    # HTML ignores href on <script> (and SVG ignores src): the text runs
+    assert rules(check(page('<script href="app.js">alert(1)</script>'))) == ["widget.inline_script"]
+
+
+def test_the_first_of_duplicate_attributes_is_judged():
+    # the browser loads the first src; dict() would keep the last one
+    outcome = check(page('<script src="https://evil.example/x.js" src="app.js"></script>'))
+    assert rules(outcome) == ["widget.external_script"]
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<script src="data:text/javascript,alert(1)"></script>',
+        '<script src=" DATA:,alert(1)"></script>',
+        '<script src="blob:https://plaza.example/0b8c"></script>',
+        '<script src="filesystem:https://plaza.example/temporary/x.js"></script>',
+        '<svg><script href="data:,alert(1)"></script></svg>',
+    ],
+)
+def test_script_from_a_data_blob_or_filesystem_url_is_refused(markup):
+    outcome = check(page(markup))
+    assert rules(outcome) == ["widget.data_script"]
+    assert outcome.status == "failed"
+
+
+@pytest.mark.parametrize(
+    "meta", ['<meta http-equiv="refresh" content="0;url=https://evil.example">', "<meta http-equiv=REFRESH content=5>"]
+)
+def test_meta_refresh_is_refused(meta):
+    outcome = check(page("").replace("<head>", f"<head>{meta}"))
+    assert rules(outcome) == ["widget.meta_refresh"]
+    assert outcome.status == "failed"
+
+
+def test_iframe_srcdoc_is_refused():
+    outcome = check(page('<iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;"></iframe>'))
+    assert rules(outcome) == ["widget.srcdoc"]
+    assert outcome.status == "failed"
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<iframe src="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;"></iframe>',
+        '<iframe src=" BLOB:https://x/1"></iframe>',
+        '<object data="data:text/html;base64,PHNjcmlwdD4="></object>',
+        '<embed src="data:image/svg+xml,&lt;svg onload=alert(1)&gt;">',
+    ],
+)
+def test_frames_of_data_and_blob_urls_are_refused_like_srcdoc(markup):
+    assert "widget.srcdoc" in rules(check(page(markup)))
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<noscript>Enable JavaScript.</noscript>",
+        # html.parser reads a title attribute; a browser with scripts on ends <noscript> inside it and runs the script
+        '<noscript><p title="</noscript><script>alert(1)</script>"></p></noscript>',
+    ],
+)
+def test_noscript_is_refused(markup):
+    outcome = check(page(markup))
+    assert rules(outcome) == ["widget.noscript"]
+    assert outcome.status == "failed"
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<form action="https://collect.example/steal" method="post"></form>',
+        '<form action="//collect.example/steal"></form>',
+        '<form><button formaction="https://collect.example/steal">Send</button></form>',
+        '<form><input type="submit" formaction="http://api.acme.example/x"></form>',  # http: is another origin
+    ],
+)
+def test_form_sent_to_an_origin_outside_connect_src_is_a_warning(markup):
+    outcome = check(page(markup))
+    assert rules(outcome) == ["widget.external_form"]
+    assert outcome.status == "warned"
+
+
+def test_form_sent_inside_the_package_or_to_connect_src_passes():
+    markup = f'<form action="save.html"><button formaction="{API}/notes">Save</button></form>'
+    assert check(page(markup)).findings == []
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<svg><a><animate attributeName="href" to="javascript:alert(1)"/><text>x</text></a></svg>',
+        '<svg><a><set attributeName="xlink:href" to=" JavaScript:alert(1)"/></a></svg>',
+        '<svg><a><animate attributeName="href" values="#;javascript:alert(1)"/></a></svg>',
+        '<svg><a><animate attributeName="href" from="javascript:alert(1)" to="#"/></a></svg>',
+    ],
+)
+def test_svg_animation_to_a_javascript_url_is_reported(markup):
+    assert rules(check(page(markup))) == ["widget.javascript_url"]
+
+
+def check_bytes(raw: bytes):
+    m = manifest()
+    ctx = CheckContext(version=_Version(m))
+    ctx.__dict__["package"] = read_package(build_package({ENTRY: raw}, manifest=m))
+    return WidgetCheck().run(ctx)
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_entry_in_utf16_or_utf32_is_refused(codec):
+    html = page("<script>alert(1)</script>")
+    raw = html.encode(codec) if codec != "utf-16-be" else b"\xfe\xff" + html.encode(codec)
+    outcome = check_bytes(raw)
+    assert rules(outcome) == ["widget.encoding"]
+    assert outcome.status == "failed"
+
+
+def test_entry_that_is_not_valid_utf8_is_refused():
+    outcome = check_bytes(page("caf\xe9").encode("latin-1"))
+    assert rules(outcome) == ["widget.encoding"]
+
+
+def test_utf8_with_its_byte_order_mark_passes():
+    assert check_bytes(b"\xef\xbb\xbf" + CLEAN.encode()).findings == []
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        '<meta charset="utf-16">',
+        '<meta charset="iso-2022-jp">',
+        '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">',
+    ],
+)
+def test_meta_charset_other_than_utf8_is_refused(meta):
+    outcome = check(page("").replace("<head>", f"<head>{meta}"))
+    assert rules(outcome) == ["widget.encoding"]
+    assert outcome.status == "failed"
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        '<meta charset="UTF-8">',
+        "<meta charset=utf8>",
+        '<meta http-equiv="content-type" content="text/html; charset=utf-8">',
+    ],
+)
+def test_meta_charset_utf8_passes(meta):
+    assert check(page("").replace("<head>", f"<head>{meta}")).findings == []
 
 
 def test_base_href_pointing_elsewhere_is_an_external_script():

@@ -1,15 +1,21 @@
 """The ``abuse`` check: heuristics for listings that mislead merchants. Heuristics can be wrong, so
 the check is not required: a failure sends the run to staff review instead of rejecting it.
 
+All text is compared as a *skeleton* (:func:`skeleton`): Unicode compatibility forms (NFKD),
+without combining marks and invisible format characters, with Cyrillic and Greek letters that look
+like Latin ones turned into those, case-folded, and with look-alikes merged (0/o, 1/l/I/i, 3/e, 5/s,
+rn/m, vv/w), so ``"оff\u200bicia1"`` (Cyrillic о) reads as ``"official"``.
+
 - ``abuse.typosquat``: the extension's name (the part of its id after the dot) or display name
-  looks like the name of a certified or published extension of another publisher. Names are
-  normalised (case, Unicode compatibility forms, separators, look-alike characters such as 0/o and
-  rn/m) and then compared: equal, or at most 1 edit apart (the longer name has 5+ characters) or 2
+  looks like the name of a certified or published extension of another publisher. The skeletons,
+  without separators, are equal, or at most 1 edit apart (the longer name has 5+ characters) or 2
   edits apart (10+ characters), where swapping two neighbouring characters is one edit.
 - ``abuse.impersonation``: the id, name, summary or description names a verified publisher (an
   organisation with a verified domain) other than the publisher, as a whole word or phrase.
 - ``abuse.banned_word``: the name, summary or description contains one of
-  ``settings.PLAZA_BANNED_WORDS`` (whole words or phrases, case-insensitive).
+  ``settings.PLAZA_BANNED_WORDS`` (whole words or phrases, compared as skeletons).
+- ``abuse.mixed_script``: the extension's name or display name mixes Latin letters with Cyrillic or
+  Greek ones (a classic way to spoof a name).
 - ``abuse.excessive_scopes``: more than ``MAX_SCOPES`` scopes.
 - ``abuse.unused_scope``: a capability scope whose ``plaza`` host functions no module imports
   (which function needs which scope is ``apps.runtime.host.CAPABILITY_OF``). Judged only when every
@@ -33,27 +39,65 @@ MAX_LOOKALIKES = 10  # findings listed per run; one is enough to send it to revi
 HOST_MODULE = "plaza"  # the import module of Plaza's host functions
 
 _SEPARATORS = re.compile(r"[\s\-_.]+")
-_CONFUSABLE_DIGITS = str.maketrans({"0": "o", "1": "l", "3": "e", "5": "s"})
+# Cyrillic and Greek letters that look like Latin ones (after NFKD, which already turns full-width
+# and mathematical forms into plain Latin). Case matters: Greek Η looks like H, its η like n.
+_CONFUSABLE_LETTERS = str.maketrans(
+    dict(zip(
+        "АВЕЅІЈКМНОРСТУХҮҺԚԜӀ" "аеіјорсухѕһԁԛԝӏүьвкмнтпг"
+        "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ" "αβγεηικνορτυχωμ" "ıɑɡʟǀ|",
+        "ABESIJKMHOPCTYXYHQWI" "aeijopcyxshdqwlybbkmhtnr"
+        "ABEZHIKMNOPTYX" "abyeniknoptuxwu" "ialll1",
+        strict=True,
+    ))
+)  # fmt: skip
+# After case folding: characters merged with the one they are mistaken for (i, l, 1 and I are one).
+_CONFUSABLE_CHARACTERS = str.maketrans({"0": "o", "1": "l", "i": "l", "3": "e", "5": "s"})
 _CONFUSABLE_PAIRS = (("rn", "m"), ("vv", "w"))
+# Invisible characters that are neither marks nor format characters (Hangul fillers, braille blank).
+_INVISIBLE = str.maketrans(dict.fromkeys(map(ord, "\u115f\u1160\u3164\uffa0\u2800")))
+_DROPPED_CATEGORIES = frozenset({"Mn", "Me", "Cf"})  # combining marks, format characters (zero-width, BOM)
+_LOOKALIKE_SCRIPTS = frozenset({"CYRILLIC", "GREEK"})
 _WORD_SPLIT = re.compile(r"[\W_]+")
 _LISTING_FIELDS = ("name", "summary", "description")
 
 
 # --- names --------------------------------------------------------------------------------------
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+def _strip(text: str) -> str:
+    """NFKD without combining marks and invisible characters: ``"o\u0301ff\u200bice"`` is ``"office"``."""
+    text = unicodedata.normalize("NFKD", text).translate(_INVISIBLE)
+    return "".join(ch for ch in text if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
 
 
-def _unconfuse(text: str) -> str:
-    text = text.translate(_CONFUSABLE_DIGITS)
+def _characters(text: str) -> str:
+    """The character-by-character part of the skeleton (words and separators stay where they are)."""
+    return _strip(_strip(text).translate(_CONFUSABLE_LETTERS).casefold()).translate(_CONFUSABLE_CHARACTERS)
+
+
+def _unpair(text: str) -> str:
     for pair, single in _CONFUSABLE_PAIRS:
         text = text.replace(pair, single)
     return text
 
 
+def skeleton(text: str) -> str:
+    """The form text is compared in: look-alike spellings of a word have the same skeleton."""
+    return _unpair(_characters(text))
+
+
 def normalise_name(text: str) -> str:
-    """The form two names are compared in: ``"0rder-Tagger"`` and ``"order tagger"`` are equal."""
-    return _unconfuse(_SEPARATORS.sub("", _fold(text)))
+    """The form two names are compared in: ``"0rder-Tagger"``, ``"order tagger"`` and ``"Оrdеr Tаgger"``
+    (Cyrillic О, е, а) are equal."""
+    return _unpair(_SEPARATORS.sub("", _characters(text)))
+
+
+def lookalike_scripts(text: str) -> set[str]:
+    """The Cyrillic and Greek scripts of the letters in ``text`` if it also has Latin letters, else nothing."""
+    scripts = {
+        unicodedata.name(ch, "").partition(" ")[0]
+        for ch in unicodedata.normalize("NFKD", text)
+        if unicodedata.category(ch).startswith("L")
+    }
+    return scripts & _LOOKALIKE_SCRIPTS if "LATIN" in scripts else set()
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
@@ -92,7 +136,7 @@ def names_look_alike(a: str, b: str) -> bool:
 
 
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(_unconfuse(word) for word in _WORD_SPLIT.split(_fold(text)) if word)
+    return tuple(_unpair(word) for word in _WORD_SPLIT.split(_characters(text)) if word)
 
 
 def _phrases(words: tuple[str, ...], longest: int) -> set[tuple[str, ...]]:
@@ -106,13 +150,14 @@ def _text(value) -> str:
 # --- the check ----------------------------------------------------------------------------------
 class AbuseCheck(Check):
     id = "abuse"
-    version = 1
+    version = 2
     title = "Abuse heuristics"
     required = False
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         findings = [
             *self._typosquats(ctx),
+            *self._mixed_scripts(ctx),
             *self._impersonations(ctx),
             *self._banned_words(ctx),
             *self._scopes(ctx),
@@ -172,6 +217,28 @@ class AbuseCheck(Check):
                 break
         return findings
 
+    # -- abuse.mixed_script
+    def _mixed_scripts(self, ctx: CheckContext) -> list[Finding]:
+        names = [("id", ctx.version.extension.key.partition(".")[2]), ("name", _text(ctx.manifest.get("name")))]
+        findings = []
+        for where, text in names:
+            scripts = lookalike_scripts(text)
+            if not scripts:
+                continue
+            what = "extension name" if where == "id" else "display name"
+            findings.append(
+                Finding(
+                    "abuse.mixed_script",
+                    WARNING,
+                    f"The {what} {text!r} mixes Latin letters with {' and '.join(s.title() for s in sorted(scripts))} "
+                    "ones, a common way to make a name look like another.",
+                    location=f"extension.json: {where}",
+                    hint=f"Write the {what} in one script. If the mix is genuine (a name in two languages), staff "
+                    "will confirm it in review.",
+                )
+            )
+        return findings
+
     # -- abuse.impersonation
     def _impersonations(self, ctx: CheckContext) -> list[Finding]:
         from apps.orgs.models import Organization
@@ -221,12 +288,12 @@ class AbuseCheck(Check):
     def _banned_words(self, ctx: CheckContext) -> list[Finding]:
         findings = []
         for word in getattr(settings, "PLAZA_BANNED_WORDS", ()):
-            parts = [re.escape(_fold(part)) for part in str(word).split()]
+            parts = [re.escape(part) for part in _words(str(word))]
             if not parts:
                 continue
             pattern = re.compile(r"(?<![^\W_])" + r"[\W_]+".join(parts) + r"(?![^\W_])")
             for where in _LISTING_FIELDS:
-                if pattern.search(_fold(_text(ctx.manifest.get(where)))):
+                if pattern.search(skeleton(_text(ctx.manifest.get(where)))):
                     findings.append(
                         Finding(
                             "abuse.banned_word",

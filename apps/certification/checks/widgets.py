@@ -4,8 +4,10 @@ Plaza serves a widget with a policy that allows scripts from the package and inl
 hash the manifest lists (``ui_slots[].script_hashes``), and connections to ``connect_src`` only. This
 check finds, before a version ships, what that policy would silently block (so the widget breaks for
 the admin) or what must never be allowed (inline handlers, ``javascript:`` URLs, scripts from
-elsewhere). It parses with the standard library's ``html.parser``, which is not a browser: the rules
-are written to err towards reporting.
+elsewhere, navigation away, nested documents it cannot vet). It parses with the standard library's
+``html.parser``, which is not a browser: the rules are written to err towards reporting. Until
+widgets are served with that policy, this check is the only guard, so it judges what the browser
+would run without the policy too.
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ RESOURCE_ATTRIBUTES = {
 }  # fmt: skip
 _CSS_URL = re.compile(r"""(?:url\(\s*|@import\s+)['"]?\s*((?:[a-z][a-z0-9+.-]*:)?//[^'")\s;]+)""", re.I)
 _URL_STRIP = re.compile(r"[\t\n\r]")  # browsers drop these anywhere in a URL
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):", re.I)
+# Attributes through which a script element loads its code: ``src`` in HTML, ``href``/``xlink:href``
+# in SVG (html.parser does not know which namespace an element is in, so all three count everywhere).
+SCRIPT_URL_ATTRIBUTES = ("src", "href", "xlink:href")
+# URLs whose script is code the check cannot vet (inline in the URL, or made by the page at run time).
+LOCAL_SCRIPT_SCHEMES = frozenset({"data", "blob", "filesystem"})
+# SVG animation attributes that set another attribute (an animated href="javascript:…" runs when clicked).
+ANIMATION_VALUE_ATTRIBUTES = ("to", "from", "by", "values")
+# The WHATWG Encoding Standard's labels of UTF-8: any other <meta charset> makes the browser decode the
+# file differently from this check.
+UTF8_LABELS = frozenset({"unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8"})
+_META_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([^"';\s]*)""", re.I)
+_UTF8_BOM = b"\xef\xbb\xbf"
+_OTHER_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")  # UTF-16 LE (and UTF-32 LE), UTF-16 BE, UTF-32 BE
 
 
 def csp_hash(script: str) -> str:
@@ -49,6 +65,12 @@ def _clean_url(value: str) -> str:
     """A URL as the browser resolves it: without tabs and newlines, leading controls and spaces, or
     backslashes (which special schemes read as slashes, so ``\\\\evil.example`` is protocol-relative)."""
     return _URL_STRIP.sub("", value).lstrip("".join(map(chr, range(0x21)))).rstrip().replace("\\", "/")
+
+
+def _scheme(url: str) -> str:
+    """The URL's scheme, lowercase ("" for a relative URL)."""
+    match = _SCHEME.match(_clean_url(url))
+    return match.group(1).lower() if match else ""
 
 
 def _origin(url: str) -> str | None:
@@ -69,6 +91,14 @@ def _origin(url: str) -> str | None:
     return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
+def _attribute_values(attrs: list[tuple[str, str]]) -> dict[str, str]:
+    """Each attribute's value; the browser keeps the first of duplicates (``dict()`` would keep the last)."""
+    values: dict[str, str] = {}
+    for name, value in attrs:
+        values.setdefault(name, value)
+    return values
+
+
 class _WidgetParser(HTMLParser):
     """Collects what the rules need: tags with their attributes and inline scripts, each with its line."""
 
@@ -77,18 +107,18 @@ class _WidgetParser(HTMLParser):
         self.tags: list[tuple[int, str, list[tuple[str, str]]]] = []
         self.inline_scripts: list[tuple[int, str]] = []
         self.styles: list[tuple[int, str]] = []
-        self._script: tuple[int, list[str]] | None = None
+        self._script: tuple[int, list[str], bool] | None = None
         self._style: tuple[int, list[str]] | None = None
 
     def handle_starttag(self, tag, attrs):
         line = self.getpos()[0]
         attrs = [(name, value or "") for name, value in attrs]
         self.tags.append((line, tag, attrs))
-        values = dict(attrs)
-        if tag == "script" and "src" not in values:
+        values = _attribute_values(attrs)
+        if tag == "script":
             kind = values.get("type", "").strip(" \t\n\f\r").lower()
             if kind in EXECUTED_SCRIPT_TYPES:
-                self._script = (line, [])
+                self._script = (line, [], any(name in values for name in SCRIPT_URL_ATTRIBUTES))
         elif tag == "style":
             self._style = (line, [])
         if values.get("style"):
@@ -106,7 +136,12 @@ class _WidgetParser(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag == "script" and self._script is not None:
-            self.inline_scripts.append((self._script[0], "".join(self._script[1])))
+            line, parts, has_url = self._script
+            text = "".join(parts)
+            # A script with a URL runs no text of its own, but HTML ignores href and SVG ignores src:
+            # text next to a URL attribute is judged as an inline script too.
+            if not has_url or text.strip():
+                self.inline_scripts.append((line, text))
             self._script = None
         elif tag == "style" and self._style is not None:
             self.styles.append((self._style[0], "".join(self._style[1])))
@@ -120,7 +155,7 @@ class _WidgetParser(HTMLParser):
 
 class WidgetCheck(Check):
     id = "widget"
-    version = 1
+    version = 2
     title = "UI widgets"
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
@@ -180,9 +215,36 @@ def _check_slot(ctx: CheckContext, index: int, slot: dict) -> tuple[list[Finding
             )
         )
         return findings, {}
+    if raw.startswith(_OTHER_BOMS):
+        findings.append(
+            Finding(
+                "widget.encoding",
+                ERROR,
+                f"{entry} starts with a UTF-16 or UTF-32 byte order mark; widgets must be UTF-8, and the check "
+                "cannot vet a file the browser decodes differently.",
+                entry,
+                "Save the file as UTF-8 (without a UTF-16/UTF-32 byte order mark).",
+            )
+        )
+        return findings, {"bytes": len(raw)}
+    body = raw.removeprefix(_UTF8_BOM)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        findings.append(
+            Finding(
+                "widget.encoding",
+                ERROR,
+                f"{entry} is not valid UTF-8 (byte {exc.start}): widgets must be UTF-8, and the browser may decode "
+                "the file differently from the check.",
+                entry,
+                "Save the file as UTF-8.",
+            )
+        )
+        text = body.decode("utf-8", "replace")
     # The HTML tokenizer turns CRLF and lone CR into LF before a script's text exists, so the
     # browser hashes LF-only text; hashing the raw bytes would reject a correct hash.
-    text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     parser = _WidgetParser()
     try:
         parser.feed(text)
@@ -225,7 +287,7 @@ def _document_findings(entry: str, parser: _WidgetParser, allowed: set[str], con
                 "or move the script into a .js file in the package.",
             )
     for line, tag, attrs in parser.tags:
-        values = dict(attrs)
+        values = _attribute_values(attrs)
         for name, value in attrs:
             if name.startswith("on") and len(name) > 2:
                 add(
@@ -236,7 +298,9 @@ def _document_findings(entry: str, parser: _WidgetParser, allowed: set[str], con
                     f"<{tag} {name}>",
                     f"Attach the handler from a script instead: element.addEventListener('{name[2:]}', …).",
                 )
-            if name in URL_ATTRIBUTES and _clean_url(value).lower().startswith("javascript:"):
+            if (name in URL_ATTRIBUTES and _scheme(value) == "javascript") or (
+                name in ANIMATION_VALUE_ATTRIBUTES and any(_scheme(part) == "javascript" for part in value.split(";"))
+            ):
                 add(
                     "javascript_url",
                     ERROR,
@@ -255,16 +319,38 @@ def _document_findings(entry: str, parser: _WidgetParser, allowed: set[str], con
                 "<meta http-equiv>",
                 "Remove the <meta> tag; declare origins in connect_src and inline scripts in script_hashes.",
             )
-        if tag == "script" and "src" in values and _origin(values["src"]) is not None:
-            add(
-                "external_script",
-                ERROR,
-                f"<script src={values['src'][:200]!r}> loads code from outside the package, which the widget's "
-                "policy blocks (and certification could not vet).",
-                line,
-                "<script src>",
-                "Ship the script in the package and refer to it with a relative path.",
+        if tag == "meta":
+            _meta_findings(add, values, line)
+        if tag == "script":
+            for name in SCRIPT_URL_ATTRIBUTES:
+                if name in values:
+                    _script_url(add, name, values[name], line)
+        nested = "srcdoc" if "srcdoc" in values else None
+        if nested is None and tag in ("iframe", "frame", "object", "embed"):
+            nested = next(
+                (a for a in ("src", "data") if _scheme(values.get(a, "")) in ("data", "blob", "filesystem")), None
             )
+        if nested is not None:
+            add(
+                "srcdoc",
+                ERROR,
+                f"<{tag} {nested}> holds a whole nested document, which this check does not vet.",
+                line,
+                f"<{tag} {nested}>",
+                "Put the nested page in the package as its own file and point the frame's src at it, or build the "
+                "content from a packaged script.",
+            )
+        if tag == "noscript":
+            add(
+                "noscript",
+                ERROR,
+                "<noscript> content is parsed differently by browsers (which run widgets with scripts on) and by "
+                "this check, so markup inside it cannot be vetted.",
+                line,
+                "<noscript>",
+                "Remove the <noscript> element: widgets always run with scripts enabled.",
+            )
+        _form_findings(add, tag, values, connect_src, line)
         if tag == "base" and _origin(values.get("href", "")) is not None:
             add(
                 "external_script",
@@ -281,6 +367,77 @@ def _document_findings(entry: str, parser: _WidgetParser, allowed: set[str], con
         for url in _CSS_URL.findall(css):
             _external_resource(add, url, connect_src, line, "CSS url()")
     return found
+
+
+def _form_findings(add, tag: str, values: dict[str, str], connect_src: set[str], line: int) -> None:
+    for name in ("action", "formaction"):
+        if name not in values or (name == "action" and tag != "form"):
+            continue
+        origin = _origin(values[name])
+        if origin is None or origin in connect_src:
+            continue
+        add(
+            "external_form",
+            WARNING,
+            f"<{tag} {name}={values[name][:200]!r}> sends the form to {origin}, which is not in the widget's "
+            "connect_src.",
+            line,
+            f"<{tag} {name}>",
+            f"Send the data with fetch() from a packaged script to an origin in connect_src, or add {origin} to "
+            "connect_src (with its http:fetch scope) if the form must go there.",
+        )
+
+
+def _meta_findings(add, values: dict[str, str], line: int) -> None:
+    http_equiv = values.get("http-equiv", "").strip().lower()
+    if http_equiv == "refresh":
+        add(
+            "meta_refresh",
+            ERROR,
+            f"<meta http-equiv=refresh content={values.get('content', '')[:200]!r}> reloads or navigates the widget "
+            "away; a widget never needs that.",
+            line,
+            "<meta http-equiv>",
+            "Remove the <meta http-equiv=refresh> element; update the widget from a packaged script instead.",
+        )
+    charset = values.get("charset")
+    if charset is None and http_equiv == "content-type":
+        match = _META_CHARSET.search(values.get("content", ""))
+        charset = match.group(1) if match else None
+    if charset is not None and charset.strip(" \t\n\f\r").lower() not in UTF8_LABELS:
+        add(
+            "encoding",
+            ERROR,
+            f"The page declares the character encoding {charset[:100]!r}; widgets must be UTF-8, and the browser "
+            "would decode the file differently from the check.",
+            line,
+            "<meta charset>",
+            'Save the file as UTF-8 and declare <meta charset="utf-8">.',
+        )
+
+
+def _script_url(add, name: str, url: str, line: int) -> None:
+    """Judges a script element's ``src``/``href``/``xlink:href``."""
+    scheme = _scheme(url)
+    if scheme in LOCAL_SCRIPT_SCHEMES:
+        add(
+            "data_script",
+            ERROR,
+            f"<script {name}={url[:200]!r}> runs code from a {scheme}: URL, which certification cannot vet.",
+            line,
+            f"<script {name}>",
+            "Ship the script as a .js file in the package and refer to it with a relative path.",
+        )
+    elif _origin(url) is not None:
+        add(
+            "external_script",
+            ERROR,
+            f"<script {name}={url[:200]!r}> loads code from outside the package, which the widget's policy blocks "
+            "(and certification could not vet).",
+            line,
+            f"<script {name}>",
+            "Ship the script in the package and refer to it with a relative path.",
+        )
 
 
 def _urls(attribute: str, value: str | None) -> list[str]:
