@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",  # single sign-on (apps/orgs/sso)
+    "allauth.socialaccount.providers.openid_connect",
     "apps.core",
     "apps.accounts",
     "apps.orgs",
@@ -88,6 +90,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "apps.accounts.middleware.SessionTrackingMiddleware",
     "apps.accounts.middleware.MFARequiredMiddleware",
+    "apps.orgs.security.middleware.OrgSessionPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -214,6 +217,23 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
 }
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
+
+# --- single sign-on (apps/orgs/sso, docs/sso.md) ---------------------------------------------------
+# One allauth openid_connect app per organisation, built at request time from its SsoConnection
+# (provider id ``org-<org id>``): no rows in allauth's SocialApp table and no per-app settings here.
+# Extends the accounts adapter: password sign-in refused for members of SSO-required orgs.
+ACCOUNT_ADAPTER = "apps.orgs.sso.adapter.SsoAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.orgs.sso.adapter.SsoSocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}}  # and per app: always on
+SOCIALACCOUNT_AUTO_SIGNUP = True
+# Existing accounts are linked by an address verified on both sides (the adapter checks the rest).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "mandatory"
+SOCIALACCOUNT_STORE_TOKENS = False  # Plaza calls nothing on the IdP after sign-in
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the login URL needs a POST (no sign-in CSRF by link)
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+# --- end single sign-on ----------------------------------------------------------------------------
 OTP_TOTP_ISSUER = env_str("PLAZA_TOTP_ISSUER", "Plaza")
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("apps.orgs.security.urls")),
     path("", include("apps.orgs.console.urls")),
     path("scim/v2/", include("apps.orgs.scim.urls")),
+    path("", include("apps.orgs.scim.console_urls")),
     path("", include("apps.runtime.urls")),
 ]
 

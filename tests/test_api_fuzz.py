@@ -52,7 +52,7 @@ from apps.core import clock
 from apps.core.http import accept_request_id
 from apps.events.catalog_sync import sync_catalog
 from apps.orgs import services
-from apps.orgs.models import Invitation, Membership, Role, ServiceAccount, Workspace
+from apps.orgs.models import Group, Invitation, Membership, Role, ServiceAccount, Workspace
 from apps.orgs.policy import SCOPES, Principal
 from config.wsgi import application
 from tests.conftest import issue_token
@@ -101,6 +101,7 @@ def _targets(tenant) -> dict[str, list[str]]:
     )
     extension, version, key = _publishing_targets(org, person)
     run = make_review_run(extension, key)
+    group = Group.objects.create(org=org, display_name=f"{org.slug} fuzz group")
     rule = SbomRule.objects.create(org=org, effect="deny", name=f"{org.slug}-fuzz-component")
     platform_rule = SbomRule.objects.create(org=None, effect="deny", name=f"{org.slug}-fuzz-platform-component")
     return {
@@ -118,6 +119,7 @@ def _targets(tenant) -> dict[str, list[str]]:
         "service_account_id": [sa.pk],
         "token_id": [token.pk],
         "run_id": [run.pk],
+        "group_id": [group.pk],
         "rule_id": [rule.pk],
         "platform_rule_id": [platform_rule.pk],
     }

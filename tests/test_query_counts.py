@@ -26,7 +26,17 @@ from apps.core import clock
 from apps.core.crypto import secret_hash
 from apps.events.models import EventSchema, EventType
 from apps.extensions.models import Extension, ExtensionVersion, SigningKey
-from apps.orgs.models import ApiToken, Domain, Invitation, Membership, Organization, Role, ServiceAccount, Workspace
+from apps.orgs.models import (
+    ApiToken,
+    Domain,
+    Group,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    ServiceAccount,
+    Workspace,
+)
 from apps.runtime.models import Invocation
 from tests.conftest import ApiClient
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
@@ -232,6 +242,40 @@ def add_event_type(g, name):
     EventSchema.objects.create(event_type=event_type, version=1, schema={"type": "object"}, fingerprint="0" * 64)
 
 
+def add_group(g, name):
+    """A group with a workspace and a member of its own."""
+    group = Group.objects.create(
+        org=g.org, display_name=name, role=Role.DEVELOPER, workspace=Workspace.objects.filter(org=g.org).first()
+    )
+    group.members.add(MembershipFactory(org=g.org, user=UserFactory(email=f"{name}@example.com")))
+
+
+def add_console_member(g, name):
+    """A SCIM-provisioned member with a second factor, a tracked session and a group of their own."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    member = MembershipFactory(
+        org=g.org, role=Role.MEMBER, source="scim", user=UserFactory(email=f"{name}@example.com", name=name)
+    )
+    TOTPDevice.objects.create(user=member.user, name="phone", confirmed=True)
+    UserSession.objects.create(user=member.user, session_key=secrets.token_hex(16), ip="10.0.0.2")
+    Group.objects.create(org=g.org, display_name=f"{name}-group").members.add(member)
+
+
+def _counted_group(org) -> Group:
+    return Group.objects.get_or_create(org=org, display_name="Counted")[0]
+
+
+def add_group_member(g, name):
+    """Another member of the org's group "Counted"."""
+    member = MembershipFactory(org=g.org, role=Role.MEMBER, user=UserFactory(email=f"{name}@example.com", name=name))
+    _counted_group(g.org).members.add(member)
+
+
+def add_identity_event(g, name):
+    audit_record(action="group.updated", org_id=g.org.pk, target_type="group", target_label=name)
+
+
 def both(first, second):
     def add(g, name):
         first(g, name)
@@ -258,6 +302,7 @@ API_LISTS = {
     "extensions/{first_extension}/invocations": (add_invocation, True),
     "signing-keys": (add_signing_key, True),
     "event-types": (add_event_type, True),
+    "groups": (add_group, True),
 }
 OUTSIDE_ORGS = ("orgs", "me/sessions", "event-types")
 API_CASES = [
@@ -308,6 +353,11 @@ PORTAL_PAGES = {
     "certification_run": add_check,
     "staff_certification_queue": add_review_run,
     "staff_certification_run": add_check,
+    "org_console": None,
+    "org_console_members": add_console_member,
+    "org_console_groups": add_group,
+    "org_console_group": add_group_member,
+    "org_console_audit": add_identity_event,
 }
 ORG_PAGES = {
     "extension_list", "signing_key_list", "extension_detail", "invocation_list", "version_detail", "certification_run",
@@ -327,6 +377,8 @@ def test_portal_page_runs_a_fixed_number_of_queries(acme, page):
         kwargs["version_id"] = _counted_version(acme.org).pk
     if page in ("certification_run", "staff_certification_run"):
         kwargs["run_id"] = _counted_run(acme.org).pk
+    if page == "org_console_group":
+        kwargs["group_id"] = _counted_group(acme.org).pk
     if page in STAFF_PAGES:
         Organization.objects.filter(pk=acme.org.pk).update(is_platform=True)
     url = reverse(page, kwargs=kwargs)

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from apps.accounts.models import UserSession
-from apps.accounts.services import user_session_end
+from apps.accounts.services import user_session_end, user_sessions_end_all
 from apps.core.api import CURSOR_QUERY, LIMIT_QUERY, Page, paginate
 from apps.core.errors import NotFound, PermissionDenied
 from apps.core.ids import is_valid_id
@@ -85,6 +85,15 @@ def list_sessions(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: str | 
     for row in rows:
         row.current = row.session_key == current
     return {"data": rows, "next_cursor": next_cursor}
+
+
+@router.delete("/me/sessions", response={204: None}, summary="Sign out everywhere")
+def end_all_sessions(request: HttpRequest):
+    """End every signed-in session of the caller, the one making this request included."""
+    user = _user_only(request)
+    user_sessions_end_all(user=user)
+    request.session.flush()
+    return Status(204, None)
 
 
 @router.delete("/me/sessions/{session_id}", response={204: None}, summary="Sign a session out")

@@ -171,6 +171,30 @@ def user_sessions_end_others(*, user: User, keep_session_key: str | None) -> int
     return count
 
 
+def user_sessions_close(*, user_id: str) -> int:
+    """End every live session of one person at once, without an audit entry: for services that
+    record their own (sign out everywhere, an admin's forced sign-out). Returns how many ended."""
+    with transaction.atomic():
+        sessions = list(UserSession.objects.select_for_update().filter(user_id=user_id, ended_at__isnull=True))
+        now = clock.now()
+        for session in sessions:
+            session.ended_at = now
+            session.save(update_fields=["ended_at"])
+            _session_store(session.session_key).delete()
+    return len(sessions)
+
+
+def user_sessions_end_all(*, user: User) -> int:
+    """Sign ``user`` out everywhere, the calling session included; one audit entry for the lot.
+    Returns how many sessions ended."""
+    with transaction.atomic():
+        count = user_sessions_close(user_id=user.pk)
+        audit_record(
+            action="user.signed_out_everywhere", target=user, target_label=user.email, changes={"sessions": count}
+        )
+    return count
+
+
 def user_sessions_sweep() -> int:
     """Mark tracked sessions ended when the session store no longer holds them (expired or
     cleared), so the sessions list shows only live ones. Returns how many were closed."""

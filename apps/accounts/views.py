@@ -111,6 +111,11 @@ def mfa_verify(request):
 @login_required
 def sessions(request):
     if request.method == "POST":
+        if request.POST.get("op") == "end_all":
+            services.user_sessions_end_all(user=request.user)
+            # The store row is gone: drop this request's copy too, so nothing saves it back.
+            request.session.flush()
+            return redirect("account_login")
         if request.POST.get("op") == "end_others":
             count = services.user_sessions_end_others(user=request.user, keep_session_key=request.session.session_key)
             messages.success(request, f"Signed out {count} other session(s).")

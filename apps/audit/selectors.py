@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.audit.models import AuditEvent
 
@@ -15,10 +15,17 @@ def audit_events_for_org(
     target: str = "",
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    action_prefixes: tuple[str, ...] = (),
 ) -> QuerySet[AuditEvent]:
     """One organisation's entries, filtered. ``action`` matches a prefix (``member.`` or an exact action);
-    ``actor`` and ``target`` match an id or a label."""
+    ``actor`` and ``target`` match an id or a label. ``action_prefixes`` keeps only entries whose
+    action starts with one of them (the admin console's identity view); ``action`` narrows further."""
     qs = AuditEvent.objects.filter(org_id=org_id)
+    if action_prefixes:
+        any_prefix = Q()
+        for prefix in action_prefixes:
+            any_prefix |= Q(action__startswith=prefix)
+        qs = qs.filter(any_prefix)
     if action:
         qs = qs.filter(action__startswith=action)
     if actor:

@@ -24,9 +24,9 @@ def _parse_when(value: str) -> dt.datetime | None:
         return None
 
 
-@org_page("audit.view")
-def org_audit(request, org, principal):
-    """The audit log with filters; htmx requests get only the table (the ``rows`` partial)."""
+def audit_log_context(request, org, *, action_prefixes: tuple[str, ...] = ()) -> dict:
+    """The viewer's filters (from the query string), one page of entries and the next page's
+    cursor; ``action_prefixes`` narrows the log to those actions (the console's identity view)."""
     filters = {
         # PostgreSQL refuses NUL in a query parameter (a 500); no stored label holds one
         key: request.GET.get(key, "").replace("\x00", "").strip()[:254]
@@ -39,6 +39,7 @@ def org_audit(request, org, principal):
         target=filters["target"],
         since=_parse_when(filters["since"]),
         until=_parse_when(filters["until"]),
+        action_prefixes=action_prefixes,
     )
     before = request.GET.get("before", "")
     try:
@@ -48,6 +49,12 @@ def org_audit(request, org, principal):
         pass
     events = list(qs.order_by("-pk")[: PAGE_SIZE + 1])
     next_before = encode_cursor(events[PAGE_SIZE - 1].pk) if len(events) > PAGE_SIZE else ""
-    ctx = org_context(request, org, principal, events=events[:PAGE_SIZE], filters=filters, next_before=next_before)
+    return {"events": events[:PAGE_SIZE], "filters": filters, "next_before": next_before}
+
+
+@org_page("audit.view")
+def org_audit(request, org, principal):
+    """The audit log with filters; htmx requests get only the table (the ``rows`` partial)."""
+    ctx = org_context(request, org, principal, **audit_log_context(request, org))
     template = "audit/log.html#rows" if request.htmx else "audit/log.html"
     return render(request, template, ctx)

@@ -229,6 +229,14 @@ class ApiErrorEnvelopeMiddleware:
                 code="payload_too_large",
                 message=f"The request body is over {settings.PLAZA_MAX_REQUEST_BYTES} bytes.",
             )
+        if too_big and request.path.startswith("/scim/"):
+            # SCIM clients expect a SCIM Error body on every error (RFC 7644 §3.12).
+            body = {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                "status": "413",
+                "detail": f"The request body is over {settings.PLAZA_MAX_REQUEST_BYTES} bytes.",
+            }
+            return HttpResponse(json.dumps(body), status=413, content_type="application/scim+json")
         if too_big:
             return HttpResponse("Request body too large.", status=413, content_type="text/plain")
         response = self.get_response(request)

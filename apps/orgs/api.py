@@ -87,6 +87,8 @@ def put_policy(request: HttpRequest, org_id: str, payload: PolicyIn):
         require_mfa=payload.require_mfa,
         max_session_age_minutes=payload.max_session_age_minutes,
         ip_allowlist=payload.ip_allowlist,
+        idle_timeout_minutes=payload.idle_timeout_minutes,
+        sso_required=payload.sso_required,
     )
 
 

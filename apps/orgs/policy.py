@@ -53,6 +53,15 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "token.create": ("tokens:write", _BUILDERS),
     "token.revoke": ("tokens:write", _BUILDERS),
     "audit.view": ("audit:read", _ADMINS),
+    # enterprise identity
+    "group.view": ("members:read", _ALL),
+    "group.manage": ("members:write", _ADMINS),
+    "member.sign_out": ("members:write", _ADMINS),
+    "member.mfa_reset": ("members:write", _ADMINS),
+    "session.view": ("members:read", _ADMINS),
+    "sso.view": ("org:read", _ADMINS),
+    "sso.manage": ("org:write", _ADMINS),
+    "scim.provision": ("scim:write", _ADMINS),
     # Publishing (the organisation as a publisher).
     "extension.view": ("extensions:read", _ALL),
     "extension.create": ("extensions:write", _BUILDERS),
@@ -82,6 +91,7 @@ SCOPES: dict[str, str] = {
     "tokens:read": "List service accounts and tokens",
     "tokens:write": "Create service accounts, issue and revoke tokens",
     "audit:read": "Read and export the audit log",
+    "scim:write": "Provision members and groups over SCIM 2.0 (an identity provider's token)",
     "extensions:read": "List the organisation's extensions and their versions",
     "extensions:write": "Create extensions, upload and submit versions",
     "signing_keys:read": "List the organisation's package signing keys",
@@ -107,6 +117,8 @@ class Principal:
     ip: str = ""
     mfa_verified: bool = False
     session_started_at: dt.datetime | None = None
+    # The SSO provider id (``org-<org id>``) that signed this session in; "" for a password sign-in.
+    sso_provider: str = ""
     _roles: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @property
@@ -195,6 +207,10 @@ def check(principal: Principal, action: str, resource) -> str | None:
     if principal.kind == "user":
         if org.require_mfa and not principal.mfa_verified:
             return "mfa_required"
+        # SSO required: only a session signed in through this org's own connection; owners keep
+        # their (audited) break-glass password sign-in.
+        if org.sso_required and role != Role.OWNER and principal.sso_provider != f"org-{org.pk}":
+            return "sso_required"
         if org.max_session_age_minutes and principal.session_started_at:
             age = clock.now() - principal.session_started_at
             if age > dt.timedelta(minutes=org.max_session_age_minutes):
@@ -220,6 +236,7 @@ def check(principal: Principal, action: str, resource) -> str | None:
 _MESSAGES = {
     "ip_not_allowed": "Your organisation's IP allowlist does not include this address.",
     "mfa_required": "This organisation requires two-factor authentication. Enrol a device to continue.",
+    "sso_required": "This organisation requires single sign-on. Sign out, then continue with single sign-on.",
     "missing_scope": "This token lacks the scope '{scope}' that '{action}' needs.",
     "role": "Your role does not allow '{action}'.",
     "role_escalation": "Your role cannot manage credentials of a service account whose role allows more than yours.",

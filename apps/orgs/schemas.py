@@ -24,13 +24,21 @@ class OrgUpdateIn(Schema):
 class PolicyOut(Schema):
     require_mfa: bool
     max_session_age_minutes: int | None
+    idle_timeout_minutes: int | None
     ip_allowlist: list[str]
+    sso_required: bool
 
 
 class PolicyIn(Schema):
     require_mfa: bool = False
     max_session_age_minutes: int | None = Field(None, ge=5, le=129600)
+    idle_timeout_minutes: int | None = Field(
+        None, ge=5, le=1440, description="Sign a session out after this many minutes without a request."
+    )
     ip_allowlist: list[str] = Field(default_factory=list, max_length=100)
+    sso_required: bool = Field(
+        False, description="Members must sign in through SSO (409 sso_not_configured without an enabled connection)."
+    )
 
 
 class WorkspaceOut(Schema):

@@ -31,6 +31,7 @@ def principal_from_request(request) -> Principal | None:
         ip=client_ip(request),
         mfa_verified=bool(getattr(user, "is_verified", lambda: False)()),
         session_started_at=dt.datetime.fromtimestamp(started, dt.UTC) if started else None,
+        sso_provider=str(request.session.get("plaza_sso_provider") or ""),
     )
     request.principal = principal
     context.update(actor_type="user", actor_id=user.pk, actor_label=user.email)
@@ -51,13 +52,41 @@ def get_org_for_principal(principal: Principal, org_id: str, action: str) -> Org
             raise NotFound("No such organisation.")
         org = principal.service_account.org
     else:
-        membership = Membership.objects.select_related("org").filter(org_id=org_id, user=principal.user).first()
+        membership = (
+            Membership.objects.select_related("org")
+            .filter(org_id=org_id, user=principal.user, deactivated_at__isnull=True)
+            .first()
+        )
         if membership is None:
             raise NotFound("No such organisation.")
         org = membership.org
         principal.remember_role(org.pk, membership.role)
     authorize(principal, action, org)
     return org
+
+
+def verified_domains_of(org: Organization) -> set[str]:
+    return {
+        name.lower()
+        for name in Domain.objects.filter(org=org, verified_at__isnull=False).values_list("name", flat=True)
+    }
+
+
+def email_in_verified_domain(org: Organization, email: str) -> bool:
+    """Whether ``email``'s domain is one the organisation proved it controls (exactly that name)."""
+    domain = (email or "").rpartition("@")[2].strip().lower()
+    return bool(domain) and domain in verified_domains_of(org)
+
+
+def org_governs_user(org: Organization, user) -> bool:
+    """Whether ``org`` may act on ``user``'s whole account (end all their sessions, reset their
+    factors, see their sessions): the account's e-mail is in one of the org's verified domains, or
+    the org is the only one the person is an active member of. Otherwise the org governs only its
+    own membership of that person: another organisation's member must not be signed out, lose
+    their factors or be watched by an org that merely added them."""
+    if email_in_verified_domain(org, user.email):
+        return True
+    return not Membership.objects.filter(user=user, deactivated_at__isnull=True).exclude(org=org).exists()
 
 
 def get_platform_org_for_principal(principal: Principal, action: str) -> Organization:

@@ -353,6 +353,10 @@ def org_security(request, org, principal):
             minutes = _whole_number(age) if age else None
             if age and minutes is None:
                 raise ValidationFailed("Enter a whole number of minutes.", param="max_session_age_minutes")
+            idle = request.POST.get("idle_timeout_minutes", "").strip()
+            idle_minutes = _whole_number(idle) if idle else None
+            if idle and idle_minutes is None:
+                raise ValidationFailed("Enter a whole number of minutes.", param="idle_timeout_minutes")
             allowlist = [line.strip() for line in request.POST.get("ip_allowlist", "").splitlines() if line.strip()]
             services.org_policy_update(
                 principal=principal,
@@ -360,10 +364,14 @@ def org_security(request, org, principal):
                 require_mfa=request.POST.get("require_mfa") == "on",
                 max_session_age_minutes=minutes,
                 ip_allowlist=allowlist,
+                idle_timeout_minutes=idle_minutes,
+                sso_required=request.POST.get("sso_required") == "on",
             )
             messages.success(request, "Security policy saved.")
             return redirect("org_security", org_id=org.pk)
-        except ValidationFailed as exc:
-            error = form_error(exc, ("require_mfa", "max_session_age_minutes", "ip_allowlist"))
+        except (ValidationFailed, Conflict) as exc:
+            error = form_error(
+                exc, ("require_mfa", "max_session_age_minutes", "idle_timeout_minutes", "ip_allowlist", "sso_required")
+            )
     ctx = org_context(request, org, principal, error=error, client_ip=principal.ip)
     return render(request, "orgs/security.html", ctx, status=400 if error else 200)

@@ -23,7 +23,7 @@ def test_seed_demo_is_idempotent_and_prints_working_tokens(db):
     assert Organization.objects.count() == 3
     assert Organization.objects.get(is_platform=True).slug == "plaza-platform"
     assert Membership.objects.count() == 15 and User.objects.count() == 15
-    assert ApiToken.objects.count() == 3
+    assert ApiToken.objects.count() == 4  # one API token per org, and the customer's SCIM token
     tokens = re.findall(r"API token\s+(plz_\S+)", second)
     assert tokens == re.findall(r"API token\s+(plz_\S+)", first) and len(tokens) == 3
     # the event catalog, and the publisher's signed, submitted demo version
@@ -36,7 +36,13 @@ def test_seed_demo_is_idempotent_and_prints_working_tokens(db):
         me = ApiClient(token).call("GET", "me").json()
         assert me["kind"] == "service_account"
         assert ApiClient(token).call("GET", f"orgs/{me['org_id']}/members").status_code == 200
-        assert ApiToken.objects.get(org_id=me["org_id"]).last_four == token[-4:]
+        assert ApiToken.objects.filter(org_id=me["org_id"], last_four=token[-4:]).exists()
+    # the customer org's SCIM token answers on /scim/v2/ and holds nothing but scim:write
+    [scim] = re.findall(r"SCIM token\s+(plz_\S+)", second)
+    assert scim in first
+    users = ApiClient(scim).get("/scim/v2/Users", HTTP_AUTHORIZATION=f"Bearer {scim}")
+    assert users.status_code == 200 and users.json()["totalResults"] == 5
+    assert ApiToken.objects.get(last_four=scim[-4:]).scopes == ["scim:write"]
     assert "plaza-demo-password" in second and "http://" in second
     assert audit_verify().ok
 

@@ -39,10 +39,11 @@ def test_require_mfa_blocks_people_without_a_second_factor(acme, alice, bob, pas
     acme.org.save()
     client = Client()
     client.post("/accounts/login/", {"login": bob.email, "password": password})
+    # bob has no second factor: he is held at enrolment (tests/orgs/security/test_mfa_enforcement.py)
     res = client.get(f"/api/v1/orgs/{acme.org.pk}")
-    assert res.status_code == 403 and res.json()["error"]["code"] == "mfa_required"
+    assert res.status_code == 403 and res.json()["error"]["code"] == "mfa_enrolment_required"
     page = client.get(f"/orgs/{acme.org.pk}/")
-    assert page.status_code == 403 and b"Set up two-factor authentication" in page.content
+    assert page.status_code == 302 and page["Location"].startswith("/accounts/mfa/")
     # alice has a device and passed the second step: she is let in
     from django_otp.oath import totp
 

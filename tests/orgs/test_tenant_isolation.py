@@ -124,6 +124,7 @@ _OTHER_KIND = {
     "run_id": lambda t: t.version.pk,
     "rule_id": lambda t: t.extension.pk,
     "platform_rule_id": lambda t: t.sbom_rule.pk,  # an org's rule is not a platform rule
+    "group_id": lambda t: t.member.pk,
 }
 # Event type names and schema versions are names, not ids (tests/events covers unknown ones).
 _NOT_IDS = {"name", "version"}
@@ -213,6 +214,13 @@ PORTAL_PAGES = [
     "org_audit",
     "extension_list",
     "signing_key_list",
+    "org_console",
+    "org_console_members",
+    "org_console_groups",
+    "org_console_audit",
+    "sso_console",
+    "console_sessions",
+    "console_scim",
 ]
 # Pages about one object: the URL's other parameters.
 PORTAL_ACTIONS = {
@@ -225,6 +233,10 @@ PORTAL_ACTIONS = {
     "version_detail": ("extension_id", "version_id"),
     "invocation_list": ("extension_id",),
     "certification_run": ("run_id",),
+    "org_console_group": ("group_id",),
+    "member_security": ("member_id",),
+    "console_member_sign_out": ("member_id",),
+    "console_member_mfa_reset": ("member_id",),
 }
 # Forms posted to each page, as the page would post them.
 PAGE_FORMS = {
@@ -236,6 +248,13 @@ PAGE_FORMS = {
     "org_audit": {},
     "extension_list": {"name": "mole"},
     "signing_key_list": {"op": "register", "name": "mole", "public_key": NEW_KEY},
+    "org_console": {},
+    "org_console_members": {},
+    "org_console_groups": {"display_name": "Moles", "role": "admin"},
+    "org_console_audit": {},
+    "sso_console": {"action": "save", "issuer": "https://mole.example", "client_id": "mole", "client_secret": "mole"},
+    "console_sessions": {},
+    "console_scim": {"op": "issue", "name": "mole"},
 }
 
 

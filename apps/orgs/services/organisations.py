@@ -64,6 +64,12 @@ def _clean_allowlist(entries: list[str]) -> list[str]:
     return cleaned
 
 
+def _sso_configured(org: Organization) -> bool:
+    from apps.orgs.sso.services import sso_can_require  # imported late: the SSO services import this package
+
+    return sso_can_require(org)
+
+
 def org_policy_update(
     *,
     principal: Principal,
@@ -71,11 +77,16 @@ def org_policy_update(
     require_mfa: bool,
     max_session_age_minutes: int | None,
     ip_allowlist: list[str],
+    idle_timeout_minutes: int | None = None,
+    sso_required: bool = False,
 ) -> Organization:
-    """Change the security policy. Refuses a policy that would lock out the person setting it."""
+    """Change the security policy. Refuses a policy that would lock out the person setting it, and
+    "SSO required" while the organisation has no enabled SSO connection (``sso_not_configured``)."""
     allowlist = _clean_allowlist(ip_allowlist)
     if max_session_age_minutes is not None and not (5 <= max_session_age_minutes <= 60 * 24 * 90):
         raise ValidationFailed("max_session_age_minutes must be between 5 and 129600.", param="max_session_age_minutes")
+    if idle_timeout_minutes is not None and not (5 <= idle_timeout_minutes <= 1440):
+        raise ValidationFailed("idle_timeout_minutes must be between 5 and 1440.", param="idle_timeout_minutes")
     if allowlist and not ip_allowed(principal.ip, allowlist):
         raise ValidationFailed(
             f"The allowlist must include your own address ({principal.ip or 'unknown'}).",
@@ -86,12 +97,21 @@ def org_policy_update(
         raise ValidationFailed(
             "Enrol two-factor authentication yourself before requiring it.", param="require_mfa", code="would_lock_out"
         )
-    before = {
-        "require_mfa": org.require_mfa,
-        "max_session_age_minutes": org.max_session_age_minutes,
-        "ip_allowlist": org.ip_allowlist,
+    if sso_required and not org.sso_required and not _sso_configured(org):
+        raise Conflict(
+            "Set up and enable an SSO connection before requiring single sign-on.",
+            param="sso_required",
+            code="sso_not_configured",
+        )
+    fields = ("require_mfa", "max_session_age_minutes", "idle_timeout_minutes", "ip_allowlist", "sso_required")
+    before = {key: getattr(org, key) for key in fields}
+    after = {
+        "require_mfa": require_mfa,
+        "max_session_age_minutes": max_session_age_minutes,
+        "idle_timeout_minutes": idle_timeout_minutes,
+        "ip_allowlist": allowlist,
+        "sso_required": sso_required,
     }
-    after = {"require_mfa": require_mfa, "max_session_age_minutes": max_session_age_minutes, "ip_allowlist": allowlist}
     with transaction.atomic():
         for key, value in after.items():
             setattr(org, key, value)

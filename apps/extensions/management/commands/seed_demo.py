@@ -24,6 +24,7 @@ from apps.extensions.models import Channel, ExtensionVersion, VersionStatus
 from apps.orgs import services
 from apps.orgs.models import ApiToken, Organization, Role, ServiceAccount
 from apps.orgs.policy import SCOPES, Principal
+from apps.orgs.services.provisioning import scim_token_issue
 
 DEMO_PASSWORD = "plaza-demo-password"
 ORGS = [
@@ -48,9 +49,10 @@ class Command(BaseCommand):
             self.stderr.write("seed_demo creates known passwords and tokens; it does not run in production.")
             raise SystemExit(2)
         out = []
+        self.scim_tokens: dict[str, str] = {}
         with context.bind(actor_type="system", actor_label="seed_demo"), transaction.atomic():
             for slug, name, kind in ORGS:
-                org, users, token = self._org(slug, name)
+                org, users, token = self._org(slug, name, kind)
                 out.append((org, kind, users, token))
             platform = out[2][0]
             if not Organization.objects.filter(is_platform=True).exists():
@@ -86,7 +88,7 @@ class Command(BaseCommand):
         EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
         return user
 
-    def _org(self, slug: str, name: str):
+    def _org(self, slug: str, name: str, kind: str):
         owner = self._user(f"owner@{slug}.example", f"{name} Owner")
         org = Organization.objects.filter(slug=slug).first()
         if org is None:
@@ -117,6 +119,12 @@ class Command(BaseCommand):
                 expires_in_days=None,
                 secret=secret,
             )
+        if kind == "customer":
+            scim_secret = demo_token_secret(f"{slug}-scim")
+            if not ApiToken.objects.filter(token_hash=secret_hash(scim_secret)).exists():
+                scim_token_issue(principal=principal, org=org, name="demo SCIM token", secret=scim_secret,
+                                 expires_in_days=None)  # fmt: skip
+            self.scim_tokens[org.pk] = scim_secret
         if not AuditEvent.objects.filter(org_id=org.pk, action="demo.seeded").exists():
             audit_record(action="demo.seeded", org_id=org.pk, target=org)
         return org, users, secret
@@ -135,5 +143,9 @@ class Command(BaseCommand):
             w(f"  API token  {token}")
             w(f"             scopes: {' '.join(DEMO_TOKEN_SCOPES)}")
             w(f"  try:       curl -H 'Authorization: Bearer {token}' {base}/api/v1/orgs/{org.pk}/members")
+            if org.pk in self.scim_tokens:
+                scim = self.scim_tokens[org.pk]
+                w(f"  SCIM token {scim}   (scope scim:write; base URL {base}/scim/v2/)")
+                w(f"  try:       curl -H 'Authorization: Bearer {scim}' {base}/scim/v2/Users")
         w("")
         w(f"API reference: {base}/api/v1/docs")
