@@ -2,7 +2,7 @@
 // PKCE (S256) required, and the library's development login/consent pages, where any login is
 // accepted and becomes the account id. The account id is the person's e-mail address, asserted
 // verified (a login starting with "unverified+" is asserted unverified; see VERIFIED_PREFIXES).
-// The subject id is the first 24 hex digits of the SHA-256 of the address.
+// The subject id (sub) is the login: oidc-provider asserts the account id as sub.
 //
 // Usage: node provider.mjs  (configured through the environment)
 //   OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URIS (comma-separated)
