@@ -2,14 +2,16 @@
 representations, so a filter sees exactly what a client reads (``emails[type eq "work"].value``,
 ``meta.lastModified gt …``, ``groups.value eq …``).
 
-Top-level ``eq`` on a few indexed attributes (userName, externalId, displayName, id) is also pushed
-down to the database first (:func:`equality_hints`), which is what identity providers send.
+Comparisons on a few columns (``id``, ``userName``, ``externalId``, ``displayName``, ``active``)
+are also translated to SQL (:func:`to_q`): a filter made only of those is answered and paginated by
+the database; any other filter is narrowed by them and then evaluated on the remaining rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Q
 from scim2_filter_parser import ast
 from scim2_filter_parser.lexer import SCIMLexer
 from scim2_filter_parser.parser import SCIMParser
@@ -209,3 +211,110 @@ def equality_hints(node) -> dict[str, str]:
 
     walk(node)
     return hints
+
+
+# --- push-down to the database -------------------------------------------------------------------
+class Column:
+    """How one top-level attribute is compared in SQL.
+
+    ``field`` is the model lookup path; ``case_exact`` follows the attribute's SCIM definition;
+    ``ops`` the operators translated; ``optional`` says the attribute is absent from the
+    representation when the column is empty (``externalId``), so an empty column never matches;
+    ``boolean`` marks ``active`` (``field`` is then ``deactivated_at`` and true means it is null);
+    ``json_key`` reads a key of a JSON column (absent key = absent attribute)."""
+
+    def __init__(
+        self,
+        field: str,
+        *,
+        case_exact: bool = False,
+        ops: tuple[str, ...] = ("eq", "ne", "sw", "co", "ew"),
+        optional: bool = False,
+        boolean: bool = False,
+        json_key: str = "",
+    ):
+        self.field, self.case_exact, self.ops = field, case_exact, ops
+        self.optional, self.boolean, self.json_key = optional, boolean, json_key
+
+
+USER_COLUMNS = {
+    "id": Column("pk", case_exact=True, ops=("eq", "ne")),
+    "username": Column("user__email"),
+    "externalid": Column("external_id", case_exact=True, optional=True),
+    "displayname": Column("scim_attributes", json_key="displayName"),
+    "active": Column("deactivated_at", boolean=True, ops=("eq", "ne")),
+}
+GROUP_COLUMNS = {
+    "id": Column("pk", case_exact=True, ops=("eq", "ne")),
+    "displayname": Column("display_name"),
+    "externalid": Column("external_id", case_exact=True, optional=True),
+}
+
+_LOOKUP = {"eq": "exact", "ne": "exact", "sw": "startswith", "co": "contains", "ew": "endswith"}
+
+
+def _term_q(node, columns: dict[str, Column], schema_id: str, vendor: str):
+    """(Q, exact) for one ``attr op value``, or (None, False) when it cannot be translated."""
+    path = node.attr_path
+    op = node.value.lower()
+    if not isinstance(path.attr_name, str) or path.sub_attr is not None or node.comp_value is None:
+        return None, False
+    if path.uri is not None and path.uri.lower() != schema_id.lower():
+        return None, False
+    column = columns.get(path.attr_name.lower())
+    value = node.comp_value.value
+    if column is None or op not in column.ops or not isinstance(value, str):
+        return None, False
+    if column.boolean:
+        if value.lower() not in ("true", "false"):
+            return None, False
+        active = value.lower() == "true"
+        q = Q(**{f"{column.field}__isnull": active})
+        return (q if op == "eq" else ~q), True
+    if not column.case_exact and not value.isascii() and vendor != "postgresql":
+        return None, False  # SQLite folds the case of ASCII letters only
+    lookup = _LOOKUP[op]
+    if not column.case_exact:
+        lookup = "i" + lookup
+    # SQLite's LIKE ignores ASCII case: a case-exact sw/co/ew there only narrows the rows.
+    exact = not (column.case_exact and op in ("sw", "co", "ew") and vendor != "postgresql")
+    if column.json_key:
+        q = Q(**{f"{column.field}__has_key": column.json_key}) & Q(
+            **{f"{column.field}__{column.json_key}__{lookup}": value}
+        )
+    else:
+        q = Q(**{f"{column.field}__{lookup}": value})
+    if column.optional:
+        q &= ~Q(**{column.field: ""})
+    if op == "ne":
+        return (~q, True) if exact else (None, False)
+    return q, exact
+
+
+def to_q(node, columns: dict[str, Column], schema_id: str, vendor: str):
+    """The filter as a database condition: (Q or None, exact).
+
+    The Q never excludes a resource the filter matches, so it can always narrow the rows read;
+    when ``exact`` it selects exactly the matching resources, and the filter need not be evaluated
+    in Python (the caller then paginates in SQL). None means no narrowing is possible."""
+    if isinstance(node, ast.Filter):
+        if node.namespace is not None:
+            return None, False
+        q, exact = to_q(node.expr, columns, schema_id, vendor)
+        if not node.negated:
+            return q, exact
+        return (~q, True) if exact and q is not None else (None, False)
+    if isinstance(node, ast.LogExpr):
+        q1, exact1 = to_q(node.expr1, columns, schema_id, vendor)
+        q2, exact2 = to_q(node.expr2, columns, schema_id, vendor)
+        if node.op.lower() == "and":
+            if q1 is None and q2 is None:
+                return None, False
+            q = q1 & q2 if q1 is not None and q2 is not None else (q1 if q1 is not None else q2)
+            return q, exact1 and exact2 and q1 is not None and q2 is not None
+        if q1 is None or q2 is None:
+            return None, False
+        return q1 | q2, exact1 and exact2
+    if isinstance(node, ast.AttrExpr):
+        return _term_q(node, columns, schema_id, vendor)
+    return None, False

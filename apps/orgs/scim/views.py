@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_scim.constants import SCIM_CONTENT_TYPE
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_DEPTH = 32
+MAX_FILTERED_ROWS = 10_000  # rows a filter the database cannot answer is evaluated on
 
 
 class Call:
@@ -230,40 +231,66 @@ def _user(call: Call, member_id: str, *, lock: bool = False) -> Membership:
     return membership
 
 
-def _search_users(call: Call, tree) -> list[dict]:
-    qs = _users(call.org)
-    if tree is not None:
-        hints = filters.equality_hints(tree)
-        if "username" in hints:
-            qs = qs.filter(user__email__iexact=hints["username"])
-        if "externalid" in hints:
-            qs = qs.filter(external_id=hints["externalid"])
-        if "id" in hints:
-            qs = qs.filter(pk=hints["id"])
-    docs = (user_doc(m, call.base) for m in qs)
-    return [d for d in docs if tree is None or filters.matches(tree, d)]
+class Found:
+    """The resources a list or search selects: ``total`` and ``page(offset, limit)``."""
+
+    def __init__(self, total: int, page: Callable[[int, int], list[dict]]):
+        self.total = total
+        self.page = page
 
 
-def _search_groups(call: Call, tree) -> list[dict]:
-    qs = _groups(call.org)
+def _search(call: Call, qs, tree, columns: dict, schema_id: str, to_doc: Callable) -> Found:
+    """Select with the database where it can decide (no filter, or a filter made only of
+    comparisons :func:`filters.to_q` translates): count and paginate in SQL and build documents
+    for the page only. Otherwise narrow in SQL and evaluate the filter on at most
+    ``MAX_FILTERED_ROWS`` rows (more is 400 ``tooMany``, RFC 7644 §3.4.2.4)."""
     if tree is not None:
-        hints = filters.equality_hints(tree)
-        if "displayname" in hints:
-            qs = qs.filter(display_name__iexact=hints["displayname"])
-        if "externalid" in hints:
-            qs = qs.filter(external_id=hints["externalid"])
-        if "id" in hints:
-            qs = qs.filter(pk=hints["id"])
-    docs = (group_doc(g, call.base) for g in qs)
-    return [d for d in docs if tree is None or filters.matches(tree, d)]
+        q, exact = filters.to_q(tree, columns, schema_id, connection.vendor)
+        if q is not None:
+            qs = qs.filter(q)
+    else:
+        exact = True
+    if exact:
+        return Found(qs.count(), lambda offset, limit: [to_doc(r, call.base) for r in qs[offset : offset + limit]])
+    if qs.count() > MAX_FILTERED_ROWS:
+        raise bad_request(
+            f"The filter would be evaluated on more than {MAX_FILTERED_ROWS} resources: narrow it with "
+            "userName, externalId, displayName, id or active (eq, ne, sw, co, ew).",
+            "tooMany",
+        )
+    docs = [d for d in (to_doc(r, call.base) for r in qs[: MAX_FILTERED_ROWS + 1]) if filters.matches(tree, d)]
+    return Found(len(docs), lambda offset, limit: docs[offset : offset + limit])
+
+
+def _search_users(call: Call, tree) -> Found:
+    return _search(call, _users(call.org), tree, filters.USER_COLUMNS, USER, user_doc)
+
+
+def _search_groups(call: Call, tree) -> Found:
+    return _search(call, _groups(call.org), tree, filters.GROUP_COLUMNS, GROUP, group_doc)
+
+
+def _search_all(call: Call, tree) -> Found:
+    """Users then Groups, one page across both."""
+    users_found, groups_found = _search_users(call, tree), _search_groups(call, tree)
+
+    def page(offset: int, limit: int) -> list[dict]:
+        docs = users_found.page(offset, limit) if offset < users_found.total and limit > 0 else []
+        rest = limit - len(docs)
+        if rest > 0:
+            docs += groups_found.page(max(0, offset - users_found.total), rest)
+        return docs
+
+    return Found(users_found.total + groups_found.total, page)
 
 
 def _list(call: Call, search: Callable, schema_id: str | None) -> HttpResponse:
     text = _param(call, "filter")
     tree = filters.parse(text) if text is not None else None
     start, count = _page_params(call)
-    docs = search(call, tree)
-    return _list_response(call, docs[start - 1 : start - 1 + count], len(docs), start, schema_id)
+    found = search(call, tree)
+    docs = found.page(start - 1, count) if count > 0 else []
+    return _list_response(call, docs, found.total, start, schema_id)
 
 
 def users_list(call: Call) -> HttpResponse:
@@ -405,7 +432,7 @@ def groups_search(call: Call) -> HttpResponse:
 
 def root_search(call: Call) -> HttpResponse:
     _search_body(call)
-    return _list(call, lambda c, tree: _search_users(c, tree) + _search_groups(c, tree), None)
+    return _list(call, _search_all, None)
 
 
 def _no_filter(call: Call) -> None:

@@ -1,5 +1,8 @@
 """SCIM fixtures: a live Plaza, an organisation's SCIM token, and scim2-client (a SCIM client
-library Plaza does not own) talking to it over HTTP."""
+library Plaza does not own) talking to it over HTTP.
+
+``acme`` and ``globex`` here have verified their domains (``acme.test``, ``globex.test``): SCIM
+creates and links accounts only at an organisation's verified domains."""
 
 from __future__ import annotations
 
@@ -10,12 +13,29 @@ import pytest
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_models import EnterpriseUser, Group, User
 
-from apps.orgs.models import Role
+from apps.core import clock
+from apps.orgs.models import Domain, Role
 from tests.conftest import issue_token
 
 
 def scim_token(org) -> str:
     return issue_token(org, role=Role.ADMIN, scopes=["scim:write"])
+
+
+def verify_domain(org, name: str) -> Domain:
+    return Domain.objects.create(org=org, name=name, verification_token="t", verified_at=clock.now())
+
+
+@pytest.fixture
+def acme(acme):
+    verify_domain(acme.org, "acme.test")
+    return acme
+
+
+@pytest.fixture
+def globex(globex):
+    verify_domain(globex.org, "globex.test")
+    return globex
 
 
 class Raw:

@@ -41,10 +41,13 @@ def test_another_orgs_token_gets_404_and_never_sees_users_or_groups(acme, globex
     # globex cannot put acme's member into its own group either
     response = raw("POST", "Groups", {"schemas": [GROUP], "displayName": "Steal", "members": [{"value": ada.id}]})
     assert response.status_code == 400 and response.json()["scimType"] == "invalidValue"
-    # and provisioning the same person in globex makes a separate membership
-    other = raw("POST", "Users", {"schemas": [USER], "userName": "ada@acme.test"}).json()
-    assert other["id"] != ada.id
-    assert Membership.objects.get(pk=ada.id).org == acme.org
+    # nor attach acme's person: acme.test is not one of globex's verified domains
+    response = raw("POST", "Users", {"schemas": [USER], "userName": "ada@acme.test"})
+    assert response.status_code == 400 and response.json()["scimType"] == "invalidValue"
+    assert "verified domains (globex.test)" in response.json()["detail"]
+    assert list(Membership.objects.filter(user__email="ada@acme.test").values_list("org_id", flat=True)) == [
+        acme.org.pk
+    ]
 
 
 def test_deactivation_ends_sessions_and_revokes_tokens_at_once(acme, scim_for):
@@ -89,7 +92,7 @@ def test_deactivation_ends_sessions_and_revokes_tokens_at_once(acme, scim_for):
     assert api.get("/api/v1/orgs").status_code == 401
 
 
-def test_delete_deactivates_then_removes_and_refuses_the_last_owner(acme, scim_for):
+def test_delete_deactivates_then_removes_and_refuses_owners(acme, scim_for):
     client, raw = scim_for(acme.org)
     bob = acme.members[Role.MEMBER]
     browser = Client()
@@ -102,7 +105,7 @@ def test_delete_deactivates_then_removes_and_refuses_the_last_owner(acme, scim_f
     owner = Membership.objects.get(org=acme.org, user=acme.owner)
     response = raw("DELETE", f"Users/{owner.pk}")
     assert response.status_code == 409 and response.json()["scimType"] == "mutability"
-    assert "last active owner" in response.json()["detail"]
+    assert "changed by another owner in Plaza" in response.json()["detail"]
     response = raw(
         "PATCH",
         f"Users/{owner.pk}",
