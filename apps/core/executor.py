@@ -164,6 +164,10 @@ class EmbeddedExecutor:
     def _run(self, call: ScheduledCall) -> None:
         from config.celery import app
 
+        if call.task_name not in app.tasks:
+            # Celery imports the apps' tasks modules lazily (a worker does at start-up): the web
+            # process may be asked for a periodic task whose module nothing has imported yet.
+            app.loader.import_default_modules()
         task = app.tasks[call.task_name]
         token = _inside_embedded_run.set(True)
         try:

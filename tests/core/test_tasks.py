@@ -146,3 +146,29 @@ def test_embedded_executor_runs_the_beat_schedule(settings, monkeypatch):
     monkeypatch.setattr(clock, "now", lambda: start + dt.timedelta(seconds=122))
     beat._schedule_periodic()
     assert len(cache.get(key)) == 2
+
+
+def test_a_fresh_process_runs_every_periodic_task_without_importing_task_modules_first(tmp_path):
+    """The web process runs the beat schedule on the embedded executor before anything imported
+    the apps' tasks modules (seen as 'NotRegistered: certification.sweep' under runserver)."""
+    script = (
+        "import django, os\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\n"
+        "django.setup()\n"
+        "from django.conf import settings\n"
+        "from config.celery import app\n"
+        "from apps.core.executor import EmbeddedExecutor, ScheduledCall\n"
+        "from apps.core import clock\n"
+        "names = [entry['task'] for entry in settings.CELERY_BEAT_SCHEDULE.values()]\n"
+        "assert not set(names) <= set(app.tasks), 'already imported: the test would prove nothing'\n"
+        "executor = EmbeddedExecutor(manual=True)\n"
+        "for i, name in enumerate(names):\n"
+        "    executor._run(ScheduledCall(clock.now(), i, name))\n"
+        "print('ran', len(names))\n"
+    )
+    env = {**os.environ, "PLAZA_ENV": "test", "DATABASE_URL": "", "PLAZA_DATA_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and "ran" in proc.stdout, proc.stderr[-2000:]
+    assert "NotRegistered" not in proc.stderr
