@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",  # passkeys as a second factor (apps/accounts/passkeys.py)
     "allauth",
     "allauth.account",
     "allauth.socialaccount",  # single sign-on (apps/orgs/sso)
@@ -238,6 +240,24 @@ OTP_TOTP_ISSUER = env_str("PLAZA_TOTP_ISSUER", "Plaza")
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
 PLAZA_MFA_MAX_ATTEMPTS = env_int("PLAZA_MFA_MAX_ATTEMPTS", 5)  # per 5 minutes per user
+
+
+def _passkey_relying_party(base_url: str) -> tuple[str, str]:
+    """The WebAuthn relying party id (the host) and origin of ``base_url``. Browsers refuse an IP
+    address as relying party, so the loopback development default becomes ``localhost``."""
+    parsed = urlsplit(base_url)
+    host = parsed.hostname or "localhost"
+    if host in ("127.0.0.1", "::1"):
+        host = "localhost"
+    port = f":{parsed.port}" if parsed.port else ""
+    return host, f"{parsed.scheme}://{host}{port}"
+
+
+# Passkeys (django-otp-webauthn) are a second factor only: no passwordless sign-in.
+OTP_WEBAUTHN_RP_ID, _passkey_origin = _passkey_relying_party(PLAZA_BASE_URL)
+OTP_WEBAUTHN_RP_NAME = env_str("PLAZA_PASSKEY_RP_NAME", "Plaza")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = [_passkey_origin]
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None
 

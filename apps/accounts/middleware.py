@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from apps.accounts.models import UserSession
+from apps.accounts.passkeys import OPEN_BEFORE_VERIFIED
 from apps.core import clock, context
 
 _TOUCH_EVERY = 300  # seconds between last-seen updates of one session
@@ -53,7 +54,14 @@ class MFARequiredMiddleware:
     """A user with a confirmed second factor reaches nothing but the code prompt and sign-out
     until they have entered a code in this session."""
 
-    _open_prefixes = ("/static/", "/healthz", "/readyz", "/accounts/logout/", "/accounts/mfa/verify/")
+    _open_prefixes = (
+        "/static/",
+        "/healthz",
+        "/readyz",
+        "/accounts/logout/",
+        "/accounts/mfa/verify/",
+        *OPEN_BEFORE_VERIFIED,  # the passkey sign-in ceremony
+    )
 
     def __init__(self, get_response):
         self.get_response = get_response

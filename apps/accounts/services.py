@@ -14,11 +14,12 @@ from django.db import transaction
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from apps.accounts.models import User, UserSession
 from apps.audit.services import audit_record
 from apps.core import clock
-from apps.core.errors import Conflict, RateLimited, ValidationFailed
+from apps.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
 
 BACKUP_CODE_COUNT = 10
 
@@ -43,6 +44,11 @@ def totp_secret_b32(device: TOTPDevice) -> str:
     return base64.b32encode(device.bin_key).decode().rstrip("=")
 
 
+def mfa_attempt_check(*, user: User) -> None:
+    """Count one second-factor attempt against the per-user limit, or raise ``RateLimited``."""
+    _check_attempts(user)
+
+
 def _check_attempts(user: User) -> None:
     key = f"plaza:mfa-attempts:{user.pk}"
     cache.add(key, 0, timeout=300)
@@ -55,9 +61,16 @@ def _check_attempts(user: User) -> None:
         raise RateLimited("Too many codes tried. Wait five minutes and try again.", retry_after=300, code="mfa_locked")
 
 
+def totp_enrolled(user: User) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
 def mfa_enroll_confirm(*, user: User, code: str) -> list[str]:
-    """Confirm the pending authenticator with a first code; returns fresh backup codes."""
-    if user.has_mfa():
+    """Confirm the pending authenticator with a first code; returns fresh backup codes.
+
+    Someone who has only passkeys may add an authenticator app (their session has been verified
+    with a passkey by then: MFARequiredMiddleware)."""
+    if totp_enrolled(user):
         # Replacing a working authenticator must prove the current one (disable needs a code), or a
         # hijacked session could swap in its own device and lock the owner out.
         raise Conflict("Two-factor authentication is already on; turn it off first.", code="mfa_already_enrolled")
@@ -120,6 +133,53 @@ def mfa_disable(*, user: User) -> None:
         for device in devices_for_user(user, confirmed=None):
             device.delete()
         audit_record(action="mfa.disabled", target=user)
+
+
+# --- passkeys (django-otp-webauthn credentials, django-otp devices like the others) -----------------
+def passkeys_for_user(user: User) -> list[WebAuthnCredential]:
+    return list(WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at"))
+
+
+def mfa_passkey_added(*, user: User, passkey_id: int, first_factor: bool) -> WebAuthnCredential:
+    """Name and audit a passkey the registration ceremony has just stored for ``user``.
+
+    Called inside the ceremony's transaction, so the passkey exists exactly when its audit entry
+    does. ``first_factor``: the person had no second factor before (``mfa.enrolled`` too)."""
+    passkey = WebAuthnCredential.objects.select_for_update().get(pk=passkey_id, user=user)
+    if not passkey.name:
+        passkey.name = f"Passkey added {clock.now():%Y-%m-%d %H:%M} UTC"
+        passkey.save(update_fields=["name"])
+    if first_factor:
+        audit_record(action="mfa.enrolled", target=user, changes={"method": "passkey"})
+    audit_record(action="mfa.passkey_added", target=user, changes={"passkey": passkey.pk, "name": passkey.name})
+    cache.delete(f"plaza:mfa-attempts:{user.pk}")
+    return passkey
+
+
+def mfa_passkey_verified(*, user: User, passkey: WebAuthnCredential) -> None:
+    """A passkey has just passed the sign-in ceremony: the attempt counter starts again."""
+    cache.delete(f"plaza:mfa-attempts:{user.pk}")
+
+
+def mfa_passkey_verify_failed(*, user: User, reason: str) -> None:
+    audit_record(action="mfa.verify_failed", target=user, changes={"method": "passkey", "reason": reason[:100]})
+
+
+def mfa_passkey_remove(*, user: User, passkey_id: str) -> bool:
+    """Delete one of ``user``'s own passkeys; returns whether any second factor is left."""
+    with transaction.atomic():
+        passkey = WebAuthnCredential.objects.filter(
+            user=user, pk=passkey_id if str(passkey_id).isdigit() else 0
+        ).first()
+        if passkey is None:
+            raise NotFound("No such passkey.", code="passkey_not_found")
+        name = passkey.name
+        passkey.delete()
+        left = user.has_mfa()
+        audit_record(action="mfa.passkey_removed", target=user, changes={"passkey": int(passkey_id), "name": name})
+        if not left:
+            audit_record(action="mfa.disabled", target=user, changes={"method": "passkey"})
+    return left
 
 
 def backup_codes_left(user: User) -> int:

@@ -1,4 +1,5 @@
-"""Portal pages about the signed-in person: second factor, backup codes, sessions."""
+"""Portal pages about the signed-in person: second factor (authenticator app, backup codes,
+passkeys), sessions. The passkey ceremonies themselves are in ``apps/accounts/passkeys.py``."""
 
 from __future__ import annotations
 
@@ -9,23 +10,32 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
+from django_otp import devices_for_user
 from django_otp import login as otp_login
 
 from apps.accounts import services
 from apps.accounts.models import UserSession
-from apps.core.errors import Conflict, RateLimited, ValidationFailed
+from apps.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
+
+
+def _mfa_settings_context(user) -> dict:
+    totp_on = services.totp_enrolled(user)
+    ctx = {
+        "enrolled": user.has_mfa(),
+        "totp_enrolled": totp_on,
+        "codes_left": services.backup_codes_left(user) if totp_on else 0,
+        "passkeys": services.passkeys_for_user(user),
+    }
+    if not totp_on:
+        device = services.totp_pending_device(user=user)
+        ctx.update(qr=services.totp_qr_svg(device), secret=services.totp_secret_b32(device))
+    return ctx
 
 
 @never_cache
 @login_required
 def mfa_settings(request):
-    user = request.user
-    enrolled = user.has_mfa()
-    ctx = {"enrolled": enrolled, "codes_left": services.backup_codes_left(user) if enrolled else 0}
-    if not enrolled:
-        device = services.totp_pending_device(user=user)
-        ctx.update(qr=services.totp_qr_svg(device), secret=services.totp_secret_b32(device))
-    return render(request, "accounts/mfa.html", ctx)
+    return render(request, "accounts/mfa.html", _mfa_settings_context(request.user))
 
 
 @never_cache
@@ -35,19 +45,13 @@ def mfa_enroll(request):
     try:
         codes = services.mfa_enroll_confirm(user=request.user, code=request.POST.get("code", ""))
     except (ValidationFailed, Conflict, RateLimited) as exc:
-        if request.user.has_mfa():
+        if services.totp_enrolled(request.user):
             messages.error(request, exc.message)
             return redirect("mfa_settings")
-        device = services.totp_pending_device(user=request.user)
         return render(
             request,
             "accounts/mfa.html",
-            {
-                "enrolled": False,
-                "error": exc.message,
-                "qr": services.totp_qr_svg(device),
-                "secret": services.totp_secret_b32(device),
-            },
+            _mfa_settings_context(request.user) | {"error": exc.message},
             status=429 if isinstance(exc, RateLimited) else 400,
         )
     # The enrolling session counts as verified; other sessions signed in before now must sign in again.
@@ -85,9 +89,30 @@ def mfa_disable(request):
     return redirect("mfa_settings")
 
 
+@require_POST
+@login_required
+def mfa_passkey_delete(request, passkey_id: str):
+    """Remove one passkey. The session has passed its second factor (MFARequiredMiddleware)."""
+    verified_with = getattr(request.user, "otp_device", None)
+    try:
+        left = services.mfa_passkey_remove(user=request.user, passkey_id=passkey_id)
+    except NotFound as exc:
+        messages.error(request, exc.message)
+        return redirect("mfa_settings")
+    if not left:
+        request.session["plaza_mfa"] = False
+    elif verified_with is not None and not type(verified_with).objects.filter(pk=verified_with.pk).exists():
+        # This session was verified with the passkey just removed. It did prove a factor, so it stays
+        # verified, recorded against one that is left (django-otp would otherwise find no device).
+        otp_login(request, next(devices_for_user(request.user, confirmed=True)))
+    messages.success(request, "Passkey removed." if left else "Passkey removed. Two-factor authentication is off.")
+    return redirect("mfa_settings")
+
+
 @login_required
 def mfa_verify(request):
-    """The second step of signing in: an authenticator code or one backup code."""
+    """The second step of signing in: an authenticator code, one backup code or a passkey (the
+    passkey button runs the ceremony against ``apps/accounts/passkeys.py``, which redirects)."""
     next_url = request.POST.get("next") or request.GET.get("next") or "/"
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -105,7 +130,14 @@ def mfa_verify(request):
             otp_login(request, device)
             request.session.cycle_key()  # a new key once fully signed in (the tracked row follows it)
             return redirect(next_url)
-    return render(request, "accounts/mfa_verify.html", {"error": error, "next": next_url}, status=status)
+    user = request.user
+    ctx = {
+        "error": error,
+        "next": next_url,
+        "has_passkeys": bool(services.passkeys_for_user(user)),
+        "has_codes": services.totp_enrolled(user) or services.backup_codes_left(user) > 0,
+    }
+    return render(request, "accounts/mfa_verify.html", ctx, status=status)
 
 
 @login_required

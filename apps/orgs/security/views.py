@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from apps.core.errors import PermissionDenied
 from apps.orgs.models import Membership
@@ -17,7 +18,11 @@ from apps.orgs.portal import org_context, org_page, page_of
 from apps.orgs.security import selectors, services
 from apps.orgs.selectors import get_object_for_principal, members_of
 
-_FACTOR_LABELS = {TOTPDevice: "Authenticator app (TOTP)", StaticDevice: "Backup codes"}
+_FACTOR_LABELS = {
+    TOTPDevice: "Authenticator app (TOTP)",
+    StaticDevice: "Backup codes",
+    WebAuthnCredential: "Passkey",
+}
 
 
 def _factors(user) -> list[dict]:

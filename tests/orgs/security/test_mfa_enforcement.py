@@ -189,3 +189,42 @@ def test_backup_code_regeneration_is_offered_audited_and_needs_a_code(acme, bob)
     assert refused.status_code == 302
     assert set(backup.token_set.values_list("token", flat=True)) == new_codes
     assert AuditEvent.objects.filter(action="mfa.backup_codes_regenerated").count() == 1
+
+
+def test_a_passkey_only_member_is_not_held_at_enrolment_where_mfa_is_required(acme, bob, settings):
+    from tests.accounts.softkey import ORIGIN, RP_ID, SoftPasskey, register_passkey, verify_with_passkey
+
+    settings.OTP_WEBAUTHN_RP_ID, settings.OTP_WEBAUTHN_ALLOWED_ORIGINS = RP_ID, [ORIGIN]
+    # given acme requires MFA and bob, with no factor yet, is held at enrolment
+    set_policy(acme.org, require_mfa=True)
+    client = signed_in(bob)
+    held = client.get(f"/orgs/{acme.org.pk}/")
+    assert held.status_code == 302 and held["Location"].startswith("/accounts/mfa/")
+    # when he adds a passkey (from the enrolment page) and nothing else
+    passkey = SoftPasskey()
+    assert register_passkey(client, passkey).status_code == 200
+    # then the organisation opens, now and after signing in again with the passkey
+    assert client.get(f"/orgs/{acme.org.pk}/").status_code == 200
+    again = signed_in(bob)
+    assert again.get(f"/orgs/{acme.org.pk}/").status_code == 302  # the passkey step is owed first
+    assert verify_with_passkey(again, passkey).status_code == 200
+    assert again.get(f"/orgs/{acme.org.pk}/").status_code == 200
+
+
+def test_admin_reset_removes_a_members_passkeys(acme, bob, settings):
+    from django_otp_webauthn.models import WebAuthnCredential
+
+    from tests.accounts.softkey import ORIGIN, RP_ID, SoftPasskey, register_passkey
+
+    settings.OTP_WEBAUTHN_RP_ID, settings.OTP_WEBAUTHN_ALLOWED_ORIGINS = RP_ID, [ORIGIN]
+    assert register_passkey(signed_in(bob), SoftPasskey()).status_code == 200
+    member = Membership.objects.get(org=acme.org, user=bob)
+    admin = signed_in(acme.user(Role.ADMIN))
+    page = admin.get(f"/orgs/{acme.org.pk}/console/members/{member.pk}/security/")
+    assert b"Passkey" in page.content
+    res = admin.call("POST", f"orgs/{acme.org.pk}/members/{member.pk}/mfa-reset")
+    assert res.status_code == 200 and res.json()["devices_removed"] == 1
+    assert not WebAuthnCredential.objects.filter(user=bob).exists()
+    assert not bob.has_mfa()
+    event = AuditEvent.objects.get(org_id=acme.org.pk, action="member.mfa_reset")
+    assert event.changes["device_types"] == ["WebAuthnCredential"]
