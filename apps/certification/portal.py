@@ -6,7 +6,6 @@ Thin: reads go through ``apps.certification.selectors``, writes through ``servic
 from __future__ import annotations
 
 import functools
-from urllib.parse import parse_qs, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -90,16 +89,6 @@ def _clean(request, name: str, default: str = "", limit: int = 200) -> str:
     return request.GET.get(name, default).replace("\x00", "").strip()[:limit]
 
 
-def _page_keeping_filters(request, queryset) -> tuple[list, str]:
-    """``page_of``, with the next page's URL keeping the filters (``page_of`` keeps only the cursor)."""
-    rows, next_page = page_of(request, queryset)
-    if next_page:
-        query = request.GET.copy()
-        query["cursor"] = parse_qs(urlsplit(next_page).query)["cursor"][0]
-        next_page = f"{request.path}?{query.urlencode()}"
-    return rows, next_page
-
-
 @staff_page("certification.view")
 def staff_queue(request, principal):
     """Every org's runs, by default the review queue; htmx requests get only the ``rows`` partial."""
@@ -113,7 +102,7 @@ def staff_queue(request, principal):
     if filters["status"] and filters["status"] not in RunStatus.values:
         error = form_error(ValidationFailed("Choose a status from the list.", param="status"), ("status",))
         filters["status"] = ""
-    rows, next_page = _page_keeping_filters(request, staff_runs(**filters))
+    rows, next_page = page_of(request, staff_runs(**filters))
     for run in rows:
         run.open_checks = [c for c in run.checks.all() if c.status != "passed"]
     ctx = {

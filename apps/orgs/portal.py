@@ -64,9 +64,8 @@ PAGE_SIZE = 50
 
 def page_of(request, queryset, *, newest_first: bool = True, size: int = PAGE_SIZE) -> tuple[list, str]:
     """One page of ``queryset`` for a portal list, keyed by ``?cursor=`` like the API; and the URL of
-    the next page ("" on the last). A cursor that is not one of ours starts from the beginning."""
-    from django.http import QueryDict
-
+    the next page ("" on the last), with the request's other query parameters (the list's filters).
+    A cursor that is not one of ours starts from the beginning."""
     from apps.core.api import InvalidCursor, paginate
 
     try:
@@ -77,6 +76,6 @@ def page_of(request, queryset, *, newest_first: bool = True, size: int = PAGE_SI
         rows, cursor = paginate(queryset, limit=size, cursor=None, newest_first=newest_first)
     if not cursor:
         return rows, ""
-    query = QueryDict(mutable=True)
+    query = request.GET.copy()  # the next page keeps the list's filters
     query["cursor"] = cursor
     return rows, f"{request.path}?{query.urlencode()}"

@@ -6,7 +6,6 @@ members' identity state: second factors, last sign-in); changes re-check the str
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import QueryDict
 from django.shortcuts import redirect, render
 
 from apps.audit.views import audit_log_context
@@ -20,15 +19,6 @@ from apps.orgs.services import groups as group_services
 
 CONSOLE_ACTION = "session.view"
 GROUP_ROLE_CHOICES = [(value, label) for value, label in Role.choices if value in group_services.GROUP_ROLES]
-
-
-def _next_page(request, next_url: str) -> str:
-    """``page_of``'s next-page URL, keeping the page's filters."""
-    if not next_url:
-        return ""
-    query = request.GET.copy()
-    query["cursor"] = QueryDict(next_url.split("?", 1)[1]).get("cursor", "")
-    return f"{request.path}?{query.urlencode()}"
 
 
 @org_page(CONSOLE_ACTION)
@@ -67,7 +57,7 @@ def console_members(request, org, principal):
         org,
         principal,
         members=selectors.with_factors(rows),
-        next_page=_next_page(request, next_url),
+        next_page=next_url,
         filters=filters,
         sources=MemberSource.choices,
         roles=Role.choices,
