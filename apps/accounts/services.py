@@ -169,7 +169,7 @@ def mfa_passkey_remove(*, user: User, passkey_id: str) -> bool:
     """Delete one of ``user``'s own passkeys; returns whether any second factor is left."""
     with transaction.atomic():
         passkey = WebAuthnCredential.objects.filter(
-            user=user, pk=passkey_id if str(passkey_id).isdigit() else 0
+            user=user, pk=passkey_id if str(passkey_id).isascii() and str(passkey_id).isdigit() else 0
         ).first()
         if passkey is None:
             raise NotFound("No such passkey.", code="passkey_not_found")

@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
@@ -16,6 +15,7 @@ from django_otp import login as otp_login
 from apps.accounts import services
 from apps.accounts.models import UserSession
 from apps.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from apps.core.http import safe_next
 
 
 def _mfa_settings_context(user) -> dict:
@@ -113,11 +113,7 @@ def mfa_passkey_delete(request, passkey_id: str):
 def mfa_verify(request):
     """The second step of signing in: an authenticator code, one backup code or a passkey (the
     passkey button runs the ceremony against ``apps/accounts/passkeys.py``, which redirects)."""
-    next_url = request.POST.get("next") or request.GET.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        next_url = "/"
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"))
     if request.user.is_verified() or not request.session.get("plaza_mfa"):
         return redirect(next_url)
     error, status = None, 200

@@ -43,3 +43,15 @@ def client_ip(request) -> str:
         return str(ipaddress.ip_address(remote))
     except ValueError:
         return ""
+
+
+def safe_next(request, candidate: str | None, default: str = "/") -> str:
+    """A ``next`` URL that is safe to redirect to: on this host (no open redirect), with the scheme
+    the request used, and without control characters (a NUL or newline would break the header)."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    if not candidate or len(candidate) > 2000 or _CONTROL_RE.search(candidate):
+        return default
+    if not url_has_allowed_host_and_scheme(candidate, {request.get_host()}, require_https=request.is_secure()):
+        return default
+    return candidate

@@ -153,3 +153,13 @@ def test_removing_passkeys_from_the_settings_page(alice, bob):
     assert AuditEvent.objects.filter(action="mfa.disabled", target_id=alice.pk).exists()
     assert client.get("/orgs/new/").status_code == 200
     assert password_client(alice).get("/orgs/new/").status_code == 200  # no prompt any more
+
+
+@pytest.mark.parametrize("passkey_id", ["²", "٣", "1e3", "-1", "99999999999999999999999"])
+def test_removing_a_passkey_by_a_strange_id_is_a_clear_refusal(db, passkey_id, client):
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    client.force_login(user)
+    res = client.post(f"/accounts/mfa/passkeys/{passkey_id}/delete/")
+    assert res.status_code in (302, 404)

@@ -246,3 +246,15 @@ def test_signup_succeeds_while_the_mail_server_is_down_and_the_mail_follows(sett
     assert res.status_code == 302 and mail.outbox == []
     executor.run_due(clock.now() + dt.timedelta(seconds=31))
     assert len(mail.outbox) == 1 and "confirm-email" in mail.outbox[0].body
+
+
+@pytest.mark.parametrize(
+    "next_url", ["a\x00b", "/x\r\nSet-Cookie: a=b", "//evil.example/", "https://evil.example/", "\x7f"]
+)
+def test_the_mfa_prompt_never_redirects_to_a_broken_or_foreign_next(db, client, next_url):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    for method in (client.get, client.post):
+        res = method("/accounts/mfa/verify/", {"next": next_url})
+        assert res.status_code == 302 and res["Location"] == "/", (method, next_url, res.status_code)

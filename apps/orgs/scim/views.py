@@ -169,8 +169,13 @@ def _int_param(value, name: str, default: int) -> int:
         raise bad_request(f"{name} must be an integer.") from None
 
 
+MAX_START_INDEX = 2**31 - 1
+
+
 def _page_params(call: Call) -> tuple[int, int]:
-    start = max(1, _int_param(_param(call, "startIndex"), "startIndex", 1))  # RFC 7644 §3.4.2.4
+    # RFC 7644 §3.4.2.4: below 1 means 1; far past the end is simply an empty page (and must not
+    # reach the database as an offset it cannot hold)
+    start = min(max(1, _int_param(_param(call, "startIndex"), "startIndex", 1)), MAX_START_INDEX)
     count = _int_param(_param(call, "count"), "count", 100)
     return start, min(max(count, 0), MAX_RESULTS)
 

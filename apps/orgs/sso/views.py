@@ -8,10 +8,10 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
+from apps.core.http import safe_next
 from apps.orgs.models import Role, SsoConnection
 from apps.orgs.policy import authorize
 from apps.orgs.portal import form_error, org_context, org_page
@@ -27,9 +27,7 @@ _FIELDS = ("name", "issuer", "client_id", "client_secret", "scopes", "default_ro
 def sso_start(request):
     """E-mail first: the address's domain picks the organisation whose IdP signs the person in."""
     email = (request.POST.get("email") or request.GET.get("email") or "").strip()[:254]
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
-        next_url = ""
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"), default="")
     error = ""
     if request.method == "POST":
         try:

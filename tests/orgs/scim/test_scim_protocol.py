@@ -210,3 +210,15 @@ def test_patch_never_answers_500(acme, scim_for):
             assert response.json()["schemas"] == [ERROR]
 
     check()
+
+
+@pytest.mark.parametrize("start", ["100000000000000000000", str(2**63), "-5"])
+def test_a_start_index_far_past_the_end_is_an_empty_page_not_an_error(acme, scim_for, start):
+    _, raw = scim_for(acme.org)
+    for resource in ("Users", "Groups"):
+        body = raw("GET", resource, params={"startIndex": start, "count": "100000000000000000000"}).json()
+        assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]
+        if start != "-5":
+            assert body["Resources"] == [] and body["totalResults"] >= 0
+    search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "startIndex": int(start)}
+    assert raw("POST", ".search", search).status_code == 200
