@@ -16,6 +16,7 @@ from apps.accounts import services
 from apps.accounts.models import UserSession
 from apps.core.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from apps.core.http import safe_next
+from apps.core.ids import is_valid_id
 
 
 def _mfa_settings_context(user) -> dict:
@@ -148,10 +149,13 @@ def sessions(request):
             count = services.user_sessions_end_others(user=request.user, keep_session_key=request.session.session_key)
             messages.success(request, f"Signed out {count} other session(s).")
         else:
+            session_id = request.POST.get("session", "")
             session = (
                 UserSession.objects.select_related("user")
-                .filter(user=request.user, pk=request.POST.get("session", ""), ended_at__isnull=True)
+                .filter(user=request.user, pk=session_id, ended_at__isnull=True)
                 .first()
+                if is_valid_id(session_id, "ses")
+                else None
             )
             if session is None:
                 messages.error(request, "That session has already ended.")

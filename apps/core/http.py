@@ -52,6 +52,9 @@ def safe_next(request, candidate: str | None, default: str = "/") -> str:
 
     if not candidate or len(candidate) > 2000 or _CONTROL_RE.search(candidate):
         return default
+    # A path on this site, never a bare word: ``redirect()`` would look a word up as a URL name.
+    if not candidate.startswith("/") or candidate.startswith("//"):
+        return default
     if not url_has_allowed_host_and_scheme(candidate, {request.get_host()}, require_https=request.is_secure()):
         return default
     return candidate

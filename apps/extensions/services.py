@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from apps.audit.services import audit_record
 from apps.core import clock
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.ids import is_valid_id
 from apps.events.models import EventType
 from apps.extensions import scopes as scope_vocab
 from apps.extensions import signing
@@ -32,6 +33,7 @@ from apps.extensions.storage import store_artifact
 from apps.orgs.models import Organization
 
 NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]|[\ud800-\udfff]")
 
 
 def _actor(principal):
@@ -53,6 +55,9 @@ def extension_create(
     key = f"{org.slug}.{name}"
     if not re.fullmatch(EXTENSION_ID, key):
         raise ValidationFailed(f"'{key}' is not a valid extension id.", code="extension_name_invalid", param="name")
+    for field, value in (("display_name", display_name), ("summary", summary)):
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise ValidationFailed(f"{field} must not contain control characters.", param=field)
     display_name = (display_name or name).strip()[:60]
     try:
         with transaction.atomic():
@@ -145,7 +150,9 @@ def signing_key_revoke(*, principal, key: SigningKey, reason: str = "") -> Signi
 
 # --- versions ------------------------------------------------------------------------------------
 def _signing_key_for_upload(extension: Extension, key_id: str) -> SigningKey:
-    key = SigningKey.objects.filter(org_id=extension.org_id, pk=key_id or "").first()
+    key = None
+    if is_valid_id(key_id or "", "key"):
+        key = SigningKey.objects.filter(org_id=extension.org_id, pk=key_id).first()
     if key is None:
         raise ValidationFailed("No such signing key in this organisation.", code="signing_key_unknown", param="key_id")
     if key.status == KeyStatus.REVOKED:

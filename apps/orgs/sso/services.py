@@ -5,6 +5,7 @@ is allowed under the SSO-required policy (owners' audited break-glass)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -29,6 +30,9 @@ def discovery_url(issuer: str) -> str:
 
 
 # --- configuration --------------------------------------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]|[\ud800-\udfff]")
+
+
 def _clean_issuer(issuer: str) -> str:
     issuer = (issuer or "").strip()
     if issuer.endswith(DISCOVERY_PATH):  # a pasted discovery URL: keep the issuer part
@@ -73,6 +77,14 @@ def sso_connection_save(
     Changing the issuer or the client forgets the last test (enable needs a new one) and unlinks
     the accounts that signed in through the old identity provider, whose subject ids mean nothing
     to the new one. Raises ValidationFailed."""
+    for field, value in (
+        ("name", name),
+        ("issuer", issuer),
+        ("client_id", client_id),
+        ("client_secret", client_secret),
+    ):
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise ValidationFailed(f"{field} must not contain control characters.", param=field)
     issuer = _clean_issuer(issuer)
     client_id = (client_id or "").strip()
     if not client_id or len(client_id) > 255:
