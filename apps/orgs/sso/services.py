@@ -77,14 +77,10 @@ def sso_connection_save(
     Changing the issuer or the client forgets the last test (enable needs a new one) and unlinks
     the accounts that signed in through the old identity provider, whose subject ids mean nothing
     to the new one. Raises ValidationFailed."""
-    for field, value in (
-        ("name", name),
-        ("issuer", issuer),
-        ("client_id", client_id),
-        ("client_secret", client_secret),
-    ):
+    given = {"name": name, "issuer": issuer, "client_id": client_id, "client_secret": client_secret}
+    for param, value in given.items():
         if isinstance(value, str) and _CONTROL.search(value):
-            raise ValidationFailed(f"{field} must not contain control characters.", param=field)
+            raise ValidationFailed(f"{param} must not contain control characters.", param=param)
     issuer = _clean_issuer(issuer)
     client_id = (client_id or "").strip()
     if not client_id or len(client_id) > 255:
