@@ -8,6 +8,9 @@ from apps.certification.api import router as certification_router
 from apps.core.api import PlazaParser, install_exception_handlers
 from apps.events.api import router as events_router
 from apps.extensions.api import router as extensions_router
+from apps.installs.api import router as installs_router
+from apps.installs.controls_api import router as install_controls_router
+from apps.listings.api import router as listings_router
 from apps.orgs.api import router as orgs_router
 from apps.orgs.auth import PlazaAuth
 from apps.orgs.console.api import router as console_router
@@ -37,3 +40,6 @@ api.add_router("", extensions_router)
 api.add_router("", events_router)
 api.add_router("", runtime_router)
 api.add_router("", certification_router)
+api.add_router("", installs_router)
+api.add_router("", install_controls_router)
+api.add_router("", listings_router)

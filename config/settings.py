@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "apps.extensions",
     "apps.runtime",
     "apps.certification",
+    "apps.installs",
+    "apps.listings",
 ]
 
 MIDDLEWARE = [
@@ -390,6 +392,23 @@ PLAZA_CERTIFICATION_CHECKS = env_list(
         "apps.certification.checks.widgets.WidgetCheck",
     ],
 )
+# --- installations (docs/installs.md) -----------------------------------------------------------
+# What uninstall runs, in order: each app that keeps installation-bound data provides a cleaner
+# (a function installation_id -> CleanupResult: purge, then count what remains).
+PLAZA_INSTALL_CLEANERS = env_list(
+    "PLAZA_INSTALL_CLEANERS",
+    [
+        "apps.installs.cleaners.installation_records",
+        "apps.orgs.cleaners.installation_tokens",
+        "apps.runtime.cleaners.installation_data",
+    ],
+)
+# How many earlier versions of an installation stay one click away (their packages are kept and
+# their modules precompiled, so a rollback never waits for a download or a compile).
+PLAZA_INSTALL_ROLLBACK_VERSIONS = env_int("PLAZA_INSTALL_ROLLBACK_VERSIONS", 5)
+# Lifetime of an installation access token a publisher's backend exchanges for (GitHub-app style).
+PLAZA_INSTALLATION_TOKEN_MINUTES = env_int("PLAZA_INSTALLATION_TOKEN_MINUTES", 60)
+
 # How long a worker holds a check before another may take it over (a dead worker's check resumes
 # after this); checks are bounded by the sandbox limits, so this is far above any real duration.
 PLAZA_CERTIFICATION_LEASE_SECONDS = env_int("PLAZA_CERTIFICATION_LEASE_SECONDS", 120)

@@ -20,6 +20,9 @@ urlpatterns = [
     path("scim/v2/", include("apps.orgs.scim.urls")),
     path("", include("apps.orgs.scim.console_urls")),
     path("", include("apps.runtime.urls")),
+    path("", include("apps.installs.urls")),
+    path("", include("apps.installs.controls_urls")),
+    path("", include("apps.listings.urls")),
 ]
 
 handler404 = "apps.core.handlers.not_found"

@@ -28,7 +28,7 @@ from apps.extensions.models import (
     VersionStatus,
 )
 from apps.extensions.packages import PackageLimits, read_package
-from apps.extensions.signals import version_status_changed
+from apps.extensions.signals import channel_released, version_status_changed
 from apps.extensions.storage import store_artifact
 from apps.orgs.models import Organization
 
@@ -432,4 +432,5 @@ def version_promote(*, principal, version: ExtensionVersion, channel: str) -> Ch
         )
         if locked.status == VersionStatus.CERTIFIED:
             version_transition(version=locked, to=VersionStatus.PUBLISHED, reason=f"Promoted to {channel}")
+        transaction.on_commit(lambda: channel_released.send_robust(sender=ChannelRelease, release=release))
     return release

@@ -37,6 +37,10 @@ class Organization(models.Model):
     # The company running Plaza: its members with a builder role are platform staff (they manage
     # the event catalog and review certification). At most one; set by `manage.py set_platform_org`.
     is_platform = models.BooleanField(default=False)
+    # A publisher's sandbox customer tenant: the publisher installs its own uncertified versions
+    # here. Its members are the publisher's (a person's role in it is their role in the publisher);
+    # it never publishes, and nothing installed in it shows in the storefront.
+    sandbox_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.CASCADE, related_name="sandbox")
 
     class Meta:
         ordering = ["name"]
@@ -235,6 +239,9 @@ class ServiceAccount(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=clock.now)
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # Set for the account an installation's tokens belong to (apps.installs): managed by Plaza,
+    # not by the organisation's admins; disabled when the installation is blocked or removed.
+    installation_id = models.CharField(max_length=32, blank=True, db_index=True)
 
     class Meta:
         ordering = ["id"]

@@ -79,6 +79,26 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "event_type.manage": ("event_types:write", _BUILDERS),
     "certification.view": ("certification:read", _BUILDERS),
     "certification.review": ("certification:write", _BUILDERS),
+    "marketplace.moderate": ("marketplace:moderate", _BUILDERS),
+    # Installations (apps.installs), on the customer organisation.
+    "installation.view": ("installs:read", _ALL),
+    "installation.create": ("installs:write", _ADMINS),
+    "installation.update": ("installs:write", _ADMINS),
+    "installation.delete": ("installs:write", _ADMINS),
+    "install_rule.view": ("installs:read", _ADMINS),
+    "install_rule.manage": ("installs:write", _ADMINS),
+    "install_request.view": ("installs:read", _ALL),
+    "install_request.create": ("installs:read", _ALL),
+    "install_request.decide": ("installs:write", _ADMINS),
+    # Installations of a publisher's extensions, on the publisher organisation.
+    "extension.installations.view": ("extensions:read", _BUILDERS),
+    "installation.token": ("extensions:write", _BUILDERS),
+    # Listings and reviews (apps.listings): the publisher edits its listing; a customer admin
+    # reviews on behalf of the organisation; the publisher replies.
+    "listing.view": ("listings:read", _BUILDERS),
+    "listing.manage": ("listings:write", _BUILDERS),
+    "review.create": ("reviews:write", _ADMINS),
+    "review.reply": ("listings:write", _BUILDERS),
 }
 
 SCOPES: dict[str, str] = {
@@ -99,6 +119,12 @@ SCOPES: dict[str, str] = {
     "event_types:write": "Platform staff: register event types and schema versions",
     "certification:read": "Platform staff: read every certification run and the review queue",
     "certification:write": "Platform staff: decide reviews, re-run certification, edit the SBOM policy",
+    "marketplace:moderate": "Platform staff: moderate listings and reviews, verify publishers",
+    "installs:read": "List installed extensions, their versions, configuration (secrets masked) and rules",
+    "installs:write": "Install, configure, update, roll back and uninstall extensions; manage install rules",
+    "listings:read": "Read the organisation's marketplace listings, drafts included",
+    "listings:write": "Edit listings, submit them for review, reply to reviews",
+    "reviews:write": "Rate and review extensions the organisation has installed",
 }
 
 # Object permissions that grant an action on one workspace to someone whose role does not.
@@ -130,6 +156,9 @@ class Principal:
         return self.user.email if self.kind == "user" else f"service account {self.service_account.name}"
 
     def role_in(self, org: Organization) -> str | None:
+        if org.pk not in self._roles and org.sandbox_of_id and self.kind == "user":
+            # A sandbox tenant belongs to its publisher: a person's role there is their role in it.
+            self._roles[org.pk] = self.role_in(org.sandbox_of)
         if org.pk not in self._roles:
             if self.kind == "service_account":
                 sa = self.service_account

@@ -46,6 +46,7 @@ from tests.extensions.conftest import BASE_MANIFEST, package_bytes, publish_draf
 from tests.factories import MembershipFactory, UserFactory
 from tests.orgs.endpoint import API, ORG, Endpoint
 from tests.orgs.identity_endpoints import CONSOLE_ENDPOINTS, SECURITY_ENDPOINTS, SSO_ENDPOINTS
+from tests.orgs.marketplace_endpoints import AREAS
 
 ROLES = list(Role.values)
 KINDS = ["session", "token"]
@@ -217,6 +218,8 @@ ENDPOINTS: list[Endpoint] = [
              staff=True),
 ]  # fmt: skip
 ENDPOINTS += SSO_ENDPOINTS + SECURITY_ENDPOINTS + CONSOLE_ENDPOINTS
+for _area in AREAS:
+    ENDPOINTS += _area.ENDPOINTS
 ENDPOINT_IDS = [e.id for e in ENDPOINTS]
 
 
@@ -250,6 +253,7 @@ class Targets:
     run: CertificationRun  # of another version of the extension, waiting for staff review
     sbom_rule: SbomRule  # the org's own
     platform_rule: SbomRule
+    extra: dict  # ids of the objects each marketplace area made (tests/orgs/marketplace_endpoints.py)
 
     def ids(self, **overrides) -> dict:
         ids = {
@@ -270,6 +274,7 @@ class Targets:
             "platform_rule_id": self.platform_rule.pk,
             "name": "customer.created",
             "version": 1,
+            **self.extra,
         }
         ids.update(overrides)
         return ids
@@ -305,10 +310,13 @@ def make_targets(tenant) -> Targets:
     run = make_review_run(extension, key)
     sbom_rule = SbomRule.objects.create(org=org, effect="deny", name="target-component")
     platform_rule = SbomRule.objects.create(org=None, effect="deny", name="target-platform-component")
-    return Targets(
+    targets = Targets(
         org, workspace, member, invitation, domain, service_account, token, session, extension, version, key, group,
-        run, sbom_rule, platform_rule,
+        run, sbom_rule, platform_rule, {},
     )  # fmt: skip
+    for area in AREAS:
+        targets.extra.update(area.make_targets(tenant, targets))
+    return targets
 
 
 def make_review_run(extension: Extension, key: SigningKey) -> CertificationRun:
@@ -411,6 +419,7 @@ def snapshot(org: Organization) -> dict:
         # the platform-wide catalog, which staff rows change
         "event_types": list(EventType.objects.order_by("pk").values()),
         "event_schemas": list(EventSchema.objects.order_by("pk").values_list("pk", flat=True)),
+        **{key: rows for area in AREAS for key, rows in area.snapshot(org).items()},
     }
 
 

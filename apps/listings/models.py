@@ -1,0 +1,1 @@
+"""Listings (filled in by #7)."""

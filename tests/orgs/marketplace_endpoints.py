@@ -1,0 +1,18 @@
+"""The marketplace areas' shares of the authorization table (tests/orgs/test_authorization.py).
+
+Each area module (``tests/installs/endpoints.py``, ``tests/installs/controls_endpoints.py``,
+``tests/listings/endpoints.py``) defines:
+
+- ``ENDPOINTS``: its rows (``tests.orgs.endpoint.Endpoint``);
+- ``make_targets(tenant, targets) -> dict``: creates, in the target tenant, one of each object its
+  paths name and returns their ids by placeholder (``{"installation_id": …}``). ``targets`` is the
+  table's ``Targets`` (its ``extension``, ``version``, ``org`` … may be used);
+- ``snapshot(org) -> dict``: every row of the area the organisation owns, so that a refused
+  request is shown to change nothing.
+"""
+
+from tests.installs import controls_endpoints
+from tests.installs import endpoints as installs_endpoints
+from tests.listings import endpoints as listings_endpoints
+
+AREAS = (installs_endpoints, controls_endpoints, listings_endpoints)
