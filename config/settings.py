@@ -180,6 +180,8 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "certification.sweep",
         "schedule": env_int("PLAZA_CERTIFICATION_SWEEP_SECONDS", 30),
     },
+    # Releases whose apply task was lost still reach the installations following their channel.
+    "sweep-releases": {"task": "installs.sweep_releases", "schedule": env_int("PLAZA_RELEASE_SWEEP_SECONDS", 300)},
 }
 
 # --- auth --------------------------------------------------------------------------------------
@@ -316,6 +318,13 @@ STORAGES = {
         "BACKEND": env_str("PLAZA_ARTIFACT_STORAGE", "django.core.files.storage.FileSystemStorage"),
         "OPTIONS": {"location": env_str("PLAZA_ARTIFACT_ROOT", _scratch_dir("artifacts"))}
         if env_str("PLAZA_ARTIFACT_STORAGE", "") in ("", "django.core.files.storage.FileSystemStorage")
+        else {},
+    },
+    # Listing icons and screenshots (apps/listings), re-encoded and stored by SHA-256.
+    "listing_media": {
+        "BACKEND": env_str("PLAZA_LISTING_MEDIA_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": env_str("PLAZA_LISTING_MEDIA_ROOT", _scratch_dir("listing-media"))}
+        if env_str("PLAZA_LISTING_MEDIA_STORAGE", "") in ("", "django.core.files.storage.FileSystemStorage")
         else {},
     },
     "staticfiles": {

@@ -31,6 +31,7 @@ from apps.extensions.packages import PackageLimits, read_package
 from apps.extensions.signals import channel_released, version_status_changed
 from apps.extensions.storage import store_artifact
 from apps.orgs.models import Organization
+from apps.orgs.services.sandbox import sandbox_org_ensure
 
 NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]|[\ud800-\udfff]")
@@ -45,7 +46,14 @@ def extension_create(
     *, principal, org: Organization, name: str, display_name: str = "", summary: str = ""
 ) -> Extension:
     """Reserve ``<org slug>.<name>`` for ``org``. The id is immutable and is never freed, even if
-    the extension is deleted."""
+    the extension is deleted. The publisher's sandbox tenant is made in the same transaction (the
+    first time); a sandbox tenant itself cannot publish (409 ``sandbox_cannot_publish``)."""
+    if org.sandbox_of_id:
+        raise Conflict(
+            "This is a sandbox tenant: it installs its publisher's extensions for testing and cannot publish "
+            "its own. Create the extension in the publisher organisation.",
+            code="sandbox_cannot_publish",
+        )
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ValidationFailed(
             "The name is 1–64 lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
@@ -59,18 +67,24 @@ def extension_create(
         if isinstance(value, str) and _CONTROL.search(value):
             raise ValidationFailed(f"{field} must not contain control characters.", param=field)
     display_name = (display_name or name).strip()[:60]
-    try:
-        with transaction.atomic():
-            ext = Extension.objects.create(
-                org=org, key=key, name=display_name, summary=(summary or "").strip()[:140], created_by=_actor(principal)
-            )
-            audit_record(action="extension.created", org_id=org.pk, target=ext, changes={"key": key})
-    except IntegrityError:
-        raise Conflict(
-            f"The extension id '{key}' is taken. Extension ids are never reused, even after deletion.",
-            code="extension_id_taken",
-            param="name",
-        ) from None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ext = Extension.objects.create(
+                    org=org,
+                    key=key,
+                    name=display_name,
+                    summary=(summary or "").strip()[:140],
+                    created_by=_actor(principal),
+                )
+        except IntegrityError:
+            raise Conflict(
+                f"The extension id '{key}' is taken. Extension ids are never reused, even after deletion.",
+                code="extension_id_taken",
+                param="name",
+            ) from None
+        audit_record(action="extension.created", org_id=org.pk, target=ext, changes={"key": key})
+        sandbox_org_ensure(org=org)
     return ext
 
 

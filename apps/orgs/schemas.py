@@ -114,6 +114,13 @@ class ServiceAccountOut(Schema):
     role: str
     disabled: bool
     created_at: dt.datetime
+    installation_id: str | None = Field(
+        None, description="Set when the account belongs to an installation (managed by Plaza, not by admins)."
+    )
+
+    @staticmethod
+    def resolve_installation_id(obj) -> str | None:
+        return obj.installation_id or None
 
     @staticmethod
     def resolve_disabled(obj) -> bool:

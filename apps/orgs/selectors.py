@@ -57,11 +57,23 @@ def get_org_for_principal(principal: Principal, org_id: str, action: str) -> Org
             .filter(org_id=org_id, user=principal.user, deactivated_at__isnull=True)
             .first()
         )
-        if membership is None:
-            raise NotFound("No such organisation.")
-        org = membership.org
-        principal.remember_role(org.pk, membership.role)
+        if membership is not None:
+            org = membership.org
+            principal.remember_role(org.pk, membership.role)
+        else:
+            org = _sandbox_for_user(principal, org_id)
     authorize(principal, action, org)
+    return org
+
+
+def _sandbox_for_user(principal: Principal, org_id: str) -> Organization:
+    """A publisher's sandbox tenant has no members of its own: the publisher's members reach it
+    with their role there (``Principal.role_in``), and under the publisher's security policy too
+    (IP allowlist, MFA, SSO, session age), so the sandbox is no way around it."""
+    org = Organization.objects.select_related("sandbox_of").filter(pk=org_id, sandbox_of__isnull=False).first()
+    if org is None or principal.role_in(org) is None:
+        raise NotFound("No such organisation.")
+    authorize(principal, "org.view", org.sandbox_of)
     return org
 
 
@@ -140,6 +152,34 @@ def tokens_of(org: Organization) -> QuerySet[ApiToken]:
 
 def memberships_for_user(user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user, deactivated_at__isnull=True).select_related("org").order_by("org__name")
+
+
+def nav_memberships_for_user(user) -> list[Membership]:
+    """The org switcher's entries (one query): the user's memberships, each publisher followed by
+    its sandbox tenant as an unsaved ``Membership`` carrying the user's role there (their role in
+    the publisher, as ``Principal.role_in`` decides) with ``is_sandbox`` set."""
+    rows = list(memberships_for_user(user).select_related("org__sandbox"))
+    member_of = {m.org_id for m in rows}
+    entries: list[Membership] = []
+    for membership in rows:
+        entries.append(membership)
+        sandbox = getattr(membership.org, "sandbox", None)  # the reverse one-to-one: None when absent
+        if sandbox is not None and sandbox.pk not in member_of:
+            entry = Membership(org=sandbox, user=user, role=membership.role)
+            entry.is_sandbox = True
+            entries.append(entry)
+    return entries
+
+
+def org_reachable_by_user(user, org_id: str) -> bool:
+    """Whether ``user`` is an active member of ``org_id``, or of the publisher whose sandbox it is."""
+    if not is_valid_id(org_id, "org"):
+        return False
+    if memberships_for_user(user).filter(org_id=org_id).exists():
+        return True
+    return Organization.objects.filter(
+        pk=org_id, sandbox_of__memberships__user=user, sandbox_of__memberships__deactivated_at__isnull=True
+    ).exists()
 
 
 def leave_or_remove(principal: Principal, membership: Membership) -> str:

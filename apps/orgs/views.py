@@ -19,6 +19,7 @@ from apps.orgs.selectors import (
     leave_or_remove,
     members_of,
     memberships_for_user,
+    org_reachable_by_user,
     tokens_of,
     workspace_managers_by_workspace,
 )
@@ -36,7 +37,7 @@ def home(request):
 @login_required
 def org_switch(request):
     org_id = request.GET.get("org", "")
-    if memberships_for_user(request.user).filter(org_id=org_id).exists():
+    if org_reachable_by_user(request.user, org_id):
         return redirect("org_overview", org_id=org_id)
     return redirect("home")
 
@@ -306,7 +307,7 @@ def org_tokens(request, org, principal):
     service_accounts = list(ServiceAccount.objects.filter(org=org))
     for sa in service_accounts:
         sa.org = org  # the policy engine reads sa.org; this avoids one query per account
-        sa.can_manage = can(principal, "token.create", sa)
+        sa.can_manage = can(principal, "token.create", sa) and not sa.installation_id
     tokens = list(tokens_of(org).order_by("-id"))
     for token in tokens:
         token.org = org

@@ -20,7 +20,9 @@ def _seed() -> str:
 
 def test_seed_demo_is_idempotent_and_prints_working_tokens(db):
     first, second = _seed(), _seed()
-    assert Organization.objects.count() == 3
+    # three tenants, and the publisher's sandbox tenant (made with its first extension)
+    assert Organization.objects.filter(sandbox_of__isnull=True).count() == 3
+    assert Organization.objects.get(sandbox_of__isnull=False).sandbox_of.slug == "acme-extensions"
     assert Organization.objects.get(is_platform=True).slug == "plaza-platform"
     assert Membership.objects.count() == 15 and User.objects.count() == 15
     assert ApiToken.objects.count() == 4  # one API token per org, and the customer's SCIM token

@@ -8,7 +8,12 @@ Each area module (``tests/installs/endpoints.py``, ``tests/installs/controls_end
   paths name and returns their ids by placeholder (``{"installation_id": …}``). ``targets`` is the
   table's ``Targets`` (its ``extension``, ``version``, ``org`` … may be used);
 - ``snapshot(org) -> dict``: every row of the area the organisation owns, so that a refused
-  request is shown to change nothing.
+  request is shown to change nothing;
+- optionally ``PORTAL_PAGES`` (URL names of its pages under ``/orgs/<org_id>/`` that take no other
+  URL parameter) and ``PAGE_FORMS`` ({URL name: a form that page posts}) for the portal's
+  tenant-isolation tests (tests/orgs/test_tenant_isolation.py), and ``OTHER_KIND`` ({placeholder:
+  ``lambda targets: a real id of another kind``}) for each placeholder its paths add, for the
+  mistyped-id cases there.
 """
 
 from tests.installs import controls_endpoints

@@ -19,6 +19,7 @@ from apps.core.crypto import secret_hash
 from apps.core.ids import new_id
 from apps.orgs.models import ApiToken, Role, ServiceAccount
 from tests.conftest import ApiClient, issue_token
+from tests.orgs.marketplace_endpoints import AREAS
 from tests.orgs.test_authorization import (
     ENDPOINTS,
     KINDS,
@@ -126,6 +127,10 @@ _OTHER_KIND = {
     "platform_rule_id": lambda t: t.sbom_rule.pk,  # an org's rule is not a platform rule
     "group_id": lambda t: t.member.pk,
 }
+# The marketplace areas add theirs (an optional ``OTHER_KIND`` in their modules, taking Targets;
+# see tests/orgs/marketplace_endpoints.py).
+for _area in AREAS:
+    _OTHER_KIND.update(getattr(_area, "OTHER_KIND", {}))
 # Event type names and schema versions are names, not ids (tests/events covers unknown ones).
 _NOT_IDS = {"name", "version"}
 BAD_IDS = ["garbage", "too_short", "lowercase", "unknown", "other_kind", "injection"]
@@ -256,6 +261,11 @@ PAGE_FORMS = {
     "console_sessions": {},
     "console_scim": {"op": "issue", "name": "mole"},
 }
+# The marketplace areas add their organisation pages the same way (optional ``PORTAL_PAGES`` and
+# ``PAGE_FORMS`` in their modules; see tests/orgs/marketplace_endpoints.py).
+for _area in AREAS:
+    PORTAL_PAGES += getattr(_area, "PORTAL_PAGES", [])
+    PAGE_FORMS.update(getattr(_area, "PAGE_FORMS", {}))
 
 
 def _org_url_names() -> set[str]:

@@ -39,6 +39,7 @@ from apps.orgs.services.organisations import (
     workspace_manager_set,
     workspace_update,
 )
+from apps.orgs.services.sandbox import sandbox_org_ensure
 
 __all__ = [
     "MANAGE_WORKSPACE",
@@ -59,6 +60,7 @@ __all__ = [
     "org_create",
     "org_policy_update",
     "org_update",
+    "sandbox_org_ensure",
     "service_account_create",
     "service_account_disable",
     "token_authenticate",

@@ -43,8 +43,20 @@ def service_account_create(
     return sa
 
 
+def _refuse_managed(service_account: ServiceAccount) -> None:
+    """An installation's account is Plaza's: its tokens are minted for the extension's publisher
+    and it is disabled with the installation (apps.installs). Revoking one of its tokens is allowed."""
+    if service_account.installation_id:
+        raise Conflict(
+            f"This service account belongs to the installation {service_account.installation_id}; "
+            "manage the installation instead (block, uninstall).",
+            code="managed_service_account",
+        )
+
+
 def service_account_disable(*, service_account: ServiceAccount) -> ServiceAccount:
     """Disable the account and revoke every token it holds."""
+    _refuse_managed(service_account)
     if service_account.disabled_at:
         return service_account
     with transaction.atomic():
@@ -84,6 +96,7 @@ def token_create(
     """Issue a token; returns it and the secret, which is shown once and never stored."""
     name = _clean_name(name, "name")
     scopes = _clean_scopes(scopes)
+    _refuse_managed(service_account)
     if service_account.disabled_at:
         raise Conflict("The service account is disabled.", code="service_account_disabled")
     if principal.scopes is not None and not set(scopes) <= principal.scopes:
