@@ -30,30 +30,40 @@ def demo_private_key() -> Ed25519PrivateKey:
     )
 
 
-def seed_demo_extension(org: Organization) -> tuple[ExtensionVersion, str]:
-    """``<org>.order-tagger`` 1.0.0, signed and submitted; and the demo key's private seed (base64)."""
+def seed_demo_extension(
+    org: Organization,
+    *,
+    name: str = "order-tagger",
+    display_name: str = "Order Tagger",
+    summary: str = "Tags each new order by what is in it.",
+    version_number: str = "1.0.0",
+    config_schema: dict | None = None,
+) -> tuple[ExtensionVersion, str]:
+    """``<org>.<name>`` ``version_number`` (the AssemblyScript order tagger's module), signed and
+    submitted; and the demo key's private seed (base64)."""
     robot = Principal(kind="user", user=None, mfa_verified=True)
     private = demo_private_key()
     public = base64.b64encode(public_key_raw(private)).decode()
     key = SigningKey.objects.filter(org=org, name="demo key").first() or services.signing_key_register(
         principal=robot, org=org, name="demo key", public_key=public
     )
-    ext = Extension.objects.filter(key=f"{org.slug}.order-tagger").first() or services.extension_create(
-        principal=robot, org=org, name="order-tagger", display_name="Order Tagger"
+    ext = Extension.objects.filter(key=f"{org.slug}.{name}").first() or services.extension_create(
+        principal=robot, org=org, name=name, display_name=display_name, summary=summary
     )
-    version = ext.versions.filter(version="1.0.0").first()
+    version = ext.versions.filter(version=version_number).first()
     if version is None:
         manifest = {
             "manifest_version": 1,
             "id": ext.key,
-            "version": "1.0.0",
-            "name": "Order Tagger",
-            "summary": "Tags each new order by what is in it.",
+            "version": version_number,
+            "name": display_name,
+            "summary": summary,
             "platform": {"api": "^1.0"},
             "scopes": ["events:read:order.created", "kv:write"],
             "modules": {"main": "modules/main.wasm"},
             "hooks": [{"event": "order.created", "module": "main", "export": "on_order_created"}],
             "pricing": {"model": "free"},
+            **({"config_schema": config_schema} if config_schema else {}),
         }
         data = build_package({"modules/main.wasm": _module()}, manifest=manifest)
         version = services.version_upload(

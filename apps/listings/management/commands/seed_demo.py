@@ -1,10 +1,12 @@
 """Idempotent demo data: a publisher org, a customer org and the platform (staff) org, one user per
-role, API tokens, the event catalog, and a signed demo extension version.
+role, API tokens, the event catalog, the publisher's demo extensions (certified by the real
+pipeline, served on stable, listed in the storefront), and the customer's installation and review.
 
 It lives in the highest app that has demo data to add (layers below never import upward)."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 from allauth.account.models import EmailAddress
@@ -19,8 +21,9 @@ from apps.core import context
 from apps.core.crypto import secret_hash
 from apps.events.catalog_sync import sync_catalog
 from apps.extensions import services as extension_services
-from apps.extensions.demo import seed_demo_extension
+from apps.extensions.demo import demo_private_key
 from apps.extensions.models import Channel, ExtensionVersion, VersionStatus
+from apps.listings.demo import seed_demo_listings, seed_demo_versions
 from apps.orgs import services
 from apps.orgs.models import ApiToken, Organization, Role, ServiceAccount
 from apps.orgs.policy import SCOPES, Principal
@@ -59,11 +62,18 @@ class Command(BaseCommand):
                 platform.is_platform = True
                 platform.save(update_fields=["is_platform"])
             sync_catalog(platform_org=Organization.objects.get(is_platform=True))
-            version, seed = seed_demo_extension(out[0][0])
-        version = self._certified(version)
+            versions = seed_demo_versions(out[0][0])
+        versions = [self._certified(version) for version in versions]
+        if not connection.in_atomic_block:
+            customer_owner = Organization.objects.get(slug="globex").memberships.get(role=Role.OWNER).user
+            with context.bind(actor_type="system", actor_label="seed_demo"):
+                seed_demo_listings(out[0][0], out[1][0], customer_owner)
         self._print(out)
-        self.stdout.write(f"Demo extension: {version.extension.key} {version.version} ({version.status})")
+        for version in versions:
+            self.stdout.write(f"Demo extension: {version.extension.key} {version.version} ({version.status})")
+        seed = base64.b64encode(demo_private_key().private_bytes_raw()).decode()
         self.stdout.write(f"Demo signing key (private seed, base64; demo only): {seed}")
+        self.stdout.write(f"Storefront: {settings.PLAZA_BASE_URL}/marketplace/")
 
     def _certified(self, version: ExtensionVersion, wait_seconds: float = 60.0) -> ExtensionVersion:
         """Wait for the demo version's certification (the submit started it: in-process by default,
