@@ -57,6 +57,7 @@ from apps.orgs.policy import SCOPES, Principal
 from config.wsgi import application
 from tests.conftest import issue_token
 from tests.extensions.conftest import publish_draft
+from tests.orgs.marketplace_endpoints import AREAS
 from tests.orgs.test_authorization import make_review_run
 
 # Per operation. PLAZA_FUZZ_EXAMPLES=500 for a longer hunt; the default keeps the suite quick.
@@ -104,7 +105,7 @@ def _targets(tenant) -> dict[str, list[str]]:
     group = Group.objects.create(org=org, display_name=f"{org.slug} fuzz group")
     rule = SbomRule.objects.create(org=org, effect="deny", name=f"{org.slug}-fuzz-component")
     platform_rule = SbomRule.objects.create(org=None, effect="deny", name=f"{org.slug}-fuzz-platform-component")
-    return {
+    ids = {
         "org_id": [org.pk],
         "extension_id": [extension.pk],
         "version_id": [version.pk],
@@ -123,6 +124,12 @@ def _targets(tenant) -> dict[str, list[str]]:
         "rule_id": [rule.pk],
         "platform_rule_id": [platform_rule.pk],
     }
+    # The marketplace areas' rows (optional ``fuzz_targets(tenant, ids)`` in their modules, see
+    # tests/orgs/marketplace_endpoints.py).
+    for area in AREAS:
+        if hasattr(area, "fuzz_targets"):
+            ids.update(area.fuzz_targets(tenant, ids))
+    return ids
 
 
 def _publishing_targets(org, person):

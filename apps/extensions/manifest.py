@@ -145,7 +145,7 @@ MANIFEST_SCHEMA: dict = {
         },
         "config_schema": {
             **_json_schema_object,
-            "description": "JSON Schema (type object) of the settings form; writeOnly properties are secrets.",
+            "description": "JSON Schema (type object) of the settings form; its top-level writeOnly properties are secrets.",
         },
         "tool_packs": {
             "type": "array",
@@ -396,6 +396,13 @@ def _semantic_errors(
         errors.extend(_nested_schema_errors("$.config_schema", config))
         if config.get("type") != "object":
             err("$.config_schema.type", "config_type", "The config schema must describe an object ('type': 'object').")
+        for where in _misplaced_write_only(config):
+            err(
+                where,
+                "config_secret_nested",
+                "Only a top-level property of the config schema may be 'writeOnly' (a secret, stored "
+                "encrypted and never shown again); move it to the top level.",
+            )
 
     errors.extend(_pricing_errors(m.get("pricing")))
     tool_names: set[str] = set()
@@ -424,6 +431,42 @@ def _semantic_errors(
                 if isinstance(tool.get(key), dict):
                     errors.extend(_nested_schema_errors(f"{path}.{key}", tool[key]))
     return errors
+
+
+# Keywords whose value is a schema, a list of schemas, or a map of names to schemas (draft 2020-12).
+_SUBSCHEMA = ("additionalProperties", "items", "contains", "not", "if", "then", "else", "propertyNames",
+              "unevaluatedItems", "unevaluatedProperties", "contentSchema")  # fmt: skip
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
+
+
+def _misplaced_write_only(config: dict, limit: int = 20) -> list[str]:
+    """Paths of ``"writeOnly": true`` anywhere in the config schema but directly on a top-level
+    property: only those are kept apart as secrets (apps.installs.config), so one anywhere else
+    would be stored, shown and audited like any other value."""
+    found: list[str] = []
+    stack: list[tuple[str, object, bool]] = [("$.config_schema", config, False)]
+    seen = 0
+    while stack and len(found) < limit and seen < 10_000:
+        path, node, top_property = stack.pop()
+        seen += 1
+        if not isinstance(node, dict):
+            continue
+        if node.get("writeOnly") is True and not top_property:
+            found.append(_join(path, "writeOnly"))
+        for key in _SUBSCHEMA:
+            if key in node:
+                stack.append((_join(path, key), node[key], False))
+        for key in _SUBSCHEMA_LISTS:
+            for i, sub in enumerate(_list(node.get(key))):
+                stack.append((f"{_join(path, key)}[{i}]", sub, False))
+        for key in _SUBSCHEMA_MAPS:
+            subs = node.get(key)
+            if isinstance(subs, dict):
+                top = key == "properties" and path == "$.config_schema"
+                for name, sub in subs.items():
+                    stack.append((_join(_join(path, key), name), sub, top))
+    return sorted(found)
 
 
 def _nested_schema_errors(path: str, schema: dict) -> list[ManifestError]:

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from apps.installs.config import forbidden_text_at
+
 PREFIX = "config."  # input names: config.<dotted path>, apart from the page's other fields
 MAX_FIELDS = 100  # fields beyond this are not offered (a form nobody could fill in anyway)
 MAX_DEPTH = 4  # deeper objects become one JSON field
@@ -488,9 +490,13 @@ def _parse_json(raw: str) -> Any:
         raise ValueError(name)
 
     try:
-        return json.loads(raw, parse_constant=refuse_constant)
+        value = json.loads(raw, parse_constant=refuse_constant)
     except (ValueError, RecursionError):
         raise ValueError('Enter valid JSON (for example "text", 12, true, [1, 2] or {"key": "value"}).')
+    # "\u0000" escapes get past the check of the raw text: look at every key and string parsed.
+    if forbidden_text_at(value) is not None:
+        raise ValueError("This contains a control character (such as \\u0000) that is not allowed.")
+    return value
 
 
 def normalise_param(param: str | None) -> str:

@@ -26,8 +26,11 @@ def _clean(request, name: str, limit: int = 200) -> str:
 
 
 def _respond(request, template: str, ctx: dict, *, status: int = 200):
-    """The whole page, or for htmx only its ``controls`` partial."""
-    return render(request, f"{template}#controls" if request.htmx else template, ctx, status=status)
+    """The whole page (with the error's status), or for htmx only its ``controls`` partial —
+    always a 200 there, with the error inside: htmx does not swap 4xx responses in."""
+    if request.htmx:
+        return render(request, f"{template}#controls", ctx)
+    return render(request, template, ctx, status=status)
 
 
 # --- extension rules ----------------------------------------------------------------------------

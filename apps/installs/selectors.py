@@ -54,6 +54,14 @@ def get_installation_for_principal(
     return installation
 
 
+def live_installations_by_org(org_ids, extension: Extension) -> dict[str, Installation]:
+    """The live installation of ``extension`` in each of ``org_ids`` that has one, in one query."""
+    rows = Installation.objects.filter(org_id__in=list(org_ids), extension=extension).exclude(
+        status=InstallationStatus.UNINSTALLED
+    )
+    return {row.org_id: row for row in rows.select_related("version").defer("version__manifest")}
+
+
 def installations_of_extension(extension: Extension) -> QuerySet[Installation]:
     """The publisher's view: every live installation of ``extension``, in any organisation."""
     return (
@@ -99,15 +107,31 @@ def sandbox_may_install(org: Organization, extension: Extension) -> bool:
     return bool(org.sandbox_of_id) and org.sandbox_of_id == extension.org_id
 
 
-def version_installable(org: Organization, version: ExtensionVersion) -> bool:
-    """Whether ``org`` may hold ``version``: certified (or published) and its extension not deleted;
-    in the publisher's sandbox, any version not yanked."""
+def version_installable(org: Organization, version: ExtensionVersion, *, released: bool = True) -> bool:
+    """Whether ``org`` may hold ``version``: certified (or published), served on a channel now or
+    before (a ``ChannelRelease`` of it exists: the publisher chose to ship it), and its extension not
+    deleted; in the publisher's sandbox, any version not yanked. ``released=False`` drops the
+    channel condition, for a rollback to a version the installation already ran."""
     extension = version.extension
     if extension.deleted_at is not None:
         return False
-    if version.status in CERTIFIED:
+    if sandbox_may_install(org, extension) and version.status != VersionStatus.YANKED:
         return True
-    return sandbox_may_install(org, extension) and version.status != VersionStatus.YANKED
+    if version.status not in CERTIFIED:
+        return False
+    return not released or ChannelRelease.objects.filter(version_id=version.pk).exists()
+
+
+def not_installable_reason(org: Organization, version: ExtensionVersion) -> str:
+    """Why ``version_installable`` said no, in a sentence for the refusal."""
+    label = f"{version.extension.key} {version.version}"
+    if version.extension.deleted_at is not None:
+        return f"{version.extension.key} was deleted by its publisher."
+    if version.status in CERTIFIED:
+        return f"{label} was never released on a channel, so it cannot be installed."
+    return f"{label} is {version.status}: only certified versions released on a channel can be installed" + (
+        "." if org.sandbox_of_id else " (a publisher's sandbox may also install its uncertified ones)."
+    )
 
 
 def channel_version(extension: Extension, channel: str) -> ExtensionVersion | None:

@@ -19,27 +19,27 @@ from apps.extensions.models import Extension
 from apps.listings import images, search, selectors, services
 from apps.listings.models import DraftStatus, Listing, ListingDraft, MediaKind
 from apps.listings.schemas import (
-    CategoryOut,
-    DecisionIn,
-    DraftIn,
-    FeatureIn,
+    ListingCategoryOut,
+    ListingDecisionIn,
+    ListingDraftIn,
+    ListingFeatureIn,
+    ListingMediaOut,
     ListingOut,
     ListingSummaryOut,
-    MediaOut,
-    ModerationIn,
     OwnReviewOut,
     PublisherListingOut,
     PublisherProfileIn,
     PublisherProfileOut,
-    ReplyIn,
-    ReportIn,
-    ReportOut,
-    ReviewIn,
+    PublisherVerificationIn,
+    PublisherVerificationOut,
+    ReviewModerationIn,
     ReviewOut,
+    ReviewReplyIn,
+    ReviewReportIn,
+    ReviewReportOut,
+    ReviewSubmitIn,
     StaffListingOut,
     StaffReviewOut,
-    VerificationIn,
-    VerificationOut,
     _media,
 )
 from apps.orgs.auth import PlazaAuth
@@ -58,7 +58,7 @@ def _public(request: HttpRequest) -> None:
 
 # --- the storefront (public) -----------------------------------------------------------------------
 @router.get(
-    "/marketplace/categories", auth=None, response=Page[CategoryOut], summary="List the storefront's categories"
+    "/marketplace/categories", auth=None, response=Page[ListingCategoryOut], summary="List the storefront's categories"
 )
 def list_categories(request: HttpRequest):
     _public(request)
@@ -71,7 +71,7 @@ def list_categories(request: HttpRequest):
     response=Page[ListingSummaryOut],
     summary="Search the storefront",
     description="Relevance-ranked full-text search (every word must match; the last also as a prefix), "
-    "with filters and sort. Without `q`, featured listings come first, then the most installed.",
+    "with filters and sort. Without `q`, relevance is the most installed first.",
 )
 def search_listings(
     request: HttpRequest,
@@ -128,10 +128,10 @@ def list_listing_reviews(
 
 @router.post(
     "/marketplace/reviews/{review_id}/report",
-    response={201: ReportOut},
+    response={201: ReviewReportOut},
     summary="Report a review to platform staff (signed-in people; once per review)",
 )
-def report_review(request: HttpRequest, review_id: str, payload: ReportIn):
+def report_review(request: HttpRequest, review_id: str, payload: ReviewReportIn):
     if request.auth.kind != "user":
         raise PermissionDenied("Only people can report reviews.", code="users_only")
     review = selectors.get_staff_review(review_id)
@@ -141,7 +141,10 @@ def report_review(request: HttpRequest, review_id: str, payload: ReportIn):
 
 # --- publishers ------------------------------------------------------------------------------------
 def _publisher_view(extension: Extension, listing: Listing | None) -> dict:
-    draft = listing.draft if listing is not None else ListingDraft(name=extension.name, tagline=extension.summary)
+    if listing is not None:
+        draft = selectors.draft_of(listing)
+    else:
+        draft = ListingDraft(name=extension.name, tagline=extension.summary)
     return {
         "listing_id": listing.pk if listing else None,
         "extension_id": extension.pk,
@@ -177,7 +180,7 @@ def get_publisher_listing(request: HttpRequest, org_id: str, extension_id: str):
     description="The storefront keeps showing the approved content until staff approve the next submission. "
     "Changing a submitted draft takes it out of the review queue: submit it again.",
 )
-def put_publisher_listing(request: HttpRequest, org_id: str, extension_id: str, payload: DraftIn):
+def put_publisher_listing(request: HttpRequest, org_id: str, extension_id: str, payload: ListingDraftIn):
     _, extension, _ = _publisher(request, org_id, extension_id, "listing.manage")
     services.listing_draft_update(principal=request.auth, extension=extension, data=payload.dict())
     return _publisher_view(extension, selectors.listing_of(extension))
@@ -210,7 +213,7 @@ _UPLOAD_HELP = (
 
 @router.post(
     "/orgs/{org_id}/extensions/{extension_id}/listing/icon",
-    response={201: MediaOut},
+    response={201: ListingMediaOut},
     summary="Upload the listing's icon (replaces the draft's)",
     description=_UPLOAD_HELP.format(size="256×256; at least 64×64"),
 )
@@ -224,7 +227,7 @@ def upload_icon(request: HttpRequest, org_id: str, extension_id: str, file: File
 
 @router.post(
     "/orgs/{org_id}/extensions/{extension_id}/listing/screenshots",
-    response={201: MediaOut},
+    response={201: ListingMediaOut},
     summary="Add a screenshot to the listing's draft (at most 8)",
     description=_UPLOAD_HELP.format(size="1600×1000; at least 320×200") + " Optional form field `caption`.",
 )
@@ -292,7 +295,7 @@ def list_extension_reviews(
     response=OwnReviewOut,
     summary="Reply publicly to a review of the extension (an empty text removes the reply)",
 )
-def reply_to_review(request: HttpRequest, org_id: str, extension_id: str, review_id: str, payload: ReplyIn):
+def reply_to_review(request: HttpRequest, org_id: str, extension_id: str, review_id: str, payload: ReviewReplyIn):
     _, extension, listing = _publisher(request, org_id, extension_id, "review.reply")
     review = selectors.get_review_of_listing(request.auth, listing, review_id, "review.reply")
     review = services.review_reply(principal=request.auth, review=review, text=payload.text)
@@ -343,7 +346,7 @@ def list_org_reviews(request: HttpRequest, org_id: str, limit: int = LIMIT_QUERY
     description="One review per organisation and extension: a second call replaces the first (200). Refused with "
     "403 `not_installed` when the organisation never installed the extension.",
 )
-def submit_review(request: HttpRequest, org_id: str, payload: ReviewIn):
+def submit_review(request: HttpRequest, org_id: str, payload: ReviewSubmitIn):
     org = get_org_for_principal(request.auth, org_id, "review.create")
     extension = None
     if is_valid_id(payload.extension_id, "ext"):
@@ -359,10 +362,7 @@ def submit_review(request: HttpRequest, org_id: str, payload: ReviewIn):
 
 # --- platform staff --------------------------------------------------------------------------------
 def _staff_listing_out(listing: Listing) -> dict:
-    try:
-        draft = listing.draft
-    except ListingDraft.DoesNotExist:
-        draft = None
+    draft = selectors.draft_of(listing)
     return {
         "listing_id": listing.pk,
         "extension_id": listing.extension_id,
@@ -416,7 +416,7 @@ def staff_get_listing(request: HttpRequest, listing_id: str):
     response=StaffListingOut,
     summary="Approve (publish) or reject a submitted listing draft, with a reason (staff)",
 )
-def staff_decide_listing(request: HttpRequest, listing_id: str, payload: DecisionIn):
+def staff_decide_listing(request: HttpRequest, listing_id: str, payload: ListingDecisionIn):
     get_platform_org_for_principal(request.auth, "marketplace.moderate")
     listing = selectors.get_staff_listing(listing_id)
     services.listing_decide(
@@ -430,7 +430,7 @@ def staff_decide_listing(request: HttpRequest, listing_id: str, payload: Decisio
     response=StaffListingOut,
     summary="Feature a published listing on the storefront home, or stop (staff)",
 )
-def staff_feature_listing(request: HttpRequest, listing_id: str, payload: FeatureIn):
+def staff_feature_listing(request: HttpRequest, listing_id: str, payload: ListingFeatureIn):
     get_platform_org_for_principal(request.auth, "marketplace.moderate")
     listing = selectors.get_staff_listing(listing_id)
     services.listing_feature(principal=request.auth, listing=listing, featured=payload.featured)
@@ -439,11 +439,11 @@ def staff_feature_listing(request: HttpRequest, listing_id: str, payload: Featur
 
 @router.post(
     "/staff/publishers/{publisher_id}/verification",
-    response=VerificationOut,
+    response=PublisherVerificationOut,
     summary="Mark a publisher verified, or revoke it (staff)",
     description="Marking needs a verified domain (409 `domain_not_verified`). The badge shows while both hold.",
 )
-def staff_verify_publisher(request: HttpRequest, publisher_id: str, payload: VerificationIn):
+def staff_verify_publisher(request: HttpRequest, publisher_id: str, payload: PublisherVerificationIn):
     get_platform_org_for_principal(request.auth, "marketplace.moderate")
     org = selectors.get_staff_publisher(publisher_id)
     profile = services.publisher_verify(principal=request.auth, org=org, verified=payload.verified)
@@ -470,7 +470,7 @@ def staff_list_reviews(request: HttpRequest, limit: int = LIMIT_QUERY, cursor: s
     response=StaffReviewOut,
     summary="Hide a review, restore a hidden one, or dismiss its reports (staff)",
 )
-def staff_moderate_review(request: HttpRequest, review_id: str, payload: ModerationIn):
+def staff_moderate_review(request: HttpRequest, review_id: str, payload: ReviewModerationIn):
     get_platform_org_for_principal(request.auth, "marketplace.moderate")
     review = services.review_moderate(
         principal=request.auth,

@@ -92,9 +92,10 @@ class Listing(ListingContent):
     class Meta:
         ordering = ["id"]
         indexes = [
-            models.Index(fields=["published_at"], name="listing_published"),
-            models.Index(fields=["-install_count", "id"], name="listing_installs"),
-            models.Index(fields=["-rating_avg", "id"], name="listing_rating"),
+            # One per sort order of the storefront (search.SORTS), matching it exactly.
+            models.Index(fields=["-published_at", "-id"], name="listing_published"),
+            models.Index(fields=["-install_count", "-id"], name="listing_installs"),
+            models.Index(fields=["-rating_avg", "-rating_count", "-install_count", "-id"], name="listing_rating"),
             models.Index(fields=["featured_at"], name="listing_featured"),
         ]
 

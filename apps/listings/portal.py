@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from django.contrib import messages
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -24,7 +25,7 @@ FORM_FIELDS = (*checks.CONTENT_FIELDS, "file", "caption", "about", "website")
 
 def _draft_or_defaults(extension, listing: Listing | None) -> ListingDraft:
     if listing is not None:
-        return listing.draft
+        return selectors.draft_of(listing)
     return ListingDraft(name=extension.name, tagline=extension.summary)
 
 
@@ -157,6 +158,8 @@ def draft_as_listing(extension, listing: Listing | None, draft: ListingDraft, or
 def listing_preview(request, org, principal, extension_id: str):
     """The draft, rendered as the storefront would show it (without reviews or install forms)."""
     extension = get_extension_for_principal(principal, org, extension_id, "listing.view")
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     listing = selectors.listing_of(extension)
     draft = _draft_or_defaults(extension, listing)
     preview = draft_as_listing(extension, listing, draft, org)

@@ -26,7 +26,7 @@ def _media(entry: dict | None) -> dict | None:
 
 
 # --- the storefront --------------------------------------------------------------------------------
-class MediaOut(Schema):
+class ListingMediaOut(Schema):
     id: str
     url: str = Field(..., description="Served with immutable caching; the address changes with the image.")
     width: int
@@ -34,31 +34,31 @@ class MediaOut(Schema):
     caption: str = ""
 
 
-class CategoryOut(Schema):
+class ListingCategoryOut(Schema):
     slug: str
     name: str
     description: str
     listing_count: int = Field(0, description="Visible listings in the category.")
 
 
-class PublisherOut(Schema):
+class ListingPublisherOut(Schema):
     id: str
     slug: str
     name: str
     verified: bool = Field(..., description="Staff checked the publisher and it has a verified domain.")
 
 
-class RatingOut(Schema):
+class ListingRatingOut(Schema):
     average: float = Field(..., description="0 when there are no reviews yet.")
     count: int
 
 
-class PricingOut(Schema):
+class ListingPricingOut(Schema):
     model: str = Field(..., description="free | freemium | paid | trial")
     text: str
 
 
-class LinksOut(Schema):
+class ListingLinksOut(Schema):
     docs: str
     support: str
     privacy: str
@@ -72,11 +72,11 @@ class ListingSummaryOut(Schema):
     key: str = Field(..., description="The extension's id (publisher.name): the listing page's address.")
     name: str
     tagline: str
-    icon: MediaOut | None
-    publisher: PublisherOut
-    pricing: PricingOut
+    icon: ListingMediaOut | None
+    publisher: ListingPublisherOut
+    pricing: ListingPricingOut
     install_count: int
-    rating: RatingOut
+    rating: ListingRatingOut
     featured: bool
     published_at: dt.datetime | None
 
@@ -110,42 +110,42 @@ class ListingSummaryOut(Schema):
         return obj.featured_at is not None
 
 
-class ScopeLineOut(Schema):
+class ListingScopeOut(Schema):
     scope: str
     describe: str = Field(..., description="What it allows, in plain words.")
     reaches: str = Field(..., description="The data or power it reaches.")
 
 
-class ScopeChangeOut(Schema):
+class ListingScopeChangeOut(Schema):
     scope: str
     change: str = Field(..., description="added | removed | escalation")
     replaces: str | None = None
 
 
-class VersionEntryOut(Schema):
+class ListingVersionOut(Schema):
     version: str
     version_id: str
     released_at: dt.datetime
     summary: str
-    scope_changes: list[ScopeChangeOut]
+    scope_changes: list[ListingScopeChangeOut]
 
 
-class ChannelOut(Schema):
+class ListingChannelOut(Schema):
     channel: str = Field(..., description="stable | beta | canary")
     version: str = Field(..., description="The certified version the channel serves.")
     version_id: str
-    scopes: list[ScopeLineOut]
-    history: list[VersionEntryOut] = Field(..., description="Recent releases on the channel, newest first.")
+    scopes: list[ListingScopeOut]
+    history: list[ListingVersionOut] = Field(..., description="Recent releases on the channel, newest first.")
 
 
 class ListingOut(ListingSummaryOut):
     description: str = Field(..., description="Markdown source.")
     description_html: str = Field(..., description="Sanitised HTML rendering of the description.")
-    screenshots: list[MediaOut]
-    categories: list[CategoryOut]
+    screenshots: list[ListingMediaOut]
+    categories: list[ListingCategoryOut]
     tags: list[str]
-    links: LinksOut
-    channels: list[ChannelOut]
+    links: ListingLinksOut
+    channels: list[ListingChannelOut]
 
     @staticmethod
     def resolve_screenshots(obj) -> list:
@@ -178,7 +178,7 @@ class ListingOut(ListingSummaryOut):
         return {"docs": obj.docs_url, "support": obj.support_url, "privacy": obj.privacy_url}
 
 
-class ReplyOut(Schema):
+class ReviewReplyOut(Schema):
     text: str
     at: dt.datetime | None
 
@@ -192,7 +192,7 @@ class ReviewOut(Schema):
     text: str
     created_at: dt.datetime
     updated_at: dt.datetime
-    reply: ReplyOut | None
+    reply: ReviewReplyOut | None
 
     @staticmethod
     def resolve_extension_key(obj) -> str:
@@ -219,28 +219,28 @@ class OwnReviewOut(ReviewOut):
 
 
 # --- reviews ---------------------------------------------------------------------------------------
-class ReviewIn(Schema):
+class ReviewSubmitIn(Schema):
     extension_id: str = Field(..., max_length=40, description="The reviewed extension (ext_…).")
     rating: int = Field(..., ge=1, le=5)
     text: str = Field("", max_length=5000)
 
 
-class ReplyIn(Schema):
+class ReviewReplyIn(Schema):
     text: str = Field(..., max_length=3000, description="Empty removes the reply.")
 
 
-class ReportIn(Schema):
+class ReviewReportIn(Schema):
     reason: str = Field("", max_length=1000)
 
 
-class ReportOut(Schema):
+class ReviewReportOut(Schema):
     id: str
     review_id: str
     created_at: dt.datetime
 
 
 # --- publishers ------------------------------------------------------------------------------------
-class DraftIn(Schema):
+class ListingDraftIn(Schema):
     name: str = Field(..., max_length=60)
     tagline: str = Field("", max_length=140)
     description: str = Field("", max_length=checks.MAX_DESCRIPTION, description="Markdown (no raw HTML).")
@@ -253,17 +253,17 @@ class DraftIn(Schema):
     pricing_text: str = Field("", max_length=80)
 
 
-class ProblemOut(Schema):
+class ListingProblemOut(Schema):
     param: str
     message: str
 
 
-class DraftOut(Schema):
+class ListingDraftOut(Schema):
     name: str
     tagline: str
     description: str
-    icon: MediaOut | None
-    screenshots: list[MediaOut]
+    icon: ListingMediaOut | None
+    screenshots: list[ListingMediaOut]
     tags: list[str]
     categories: list[str]
     docs_url: str
@@ -275,7 +275,7 @@ class DraftOut(Schema):
     submitted_at: dt.datetime | None
     decided_at: dt.datetime | None
     decision_reason: str = Field(..., description="Staff's reason, when rejected.")
-    problems: list[ProblemOut] = Field(..., description="What is missing before it can be submitted.")
+    problems: list[ListingProblemOut] = Field(..., description="What is missing before it can be submitted.")
 
     @staticmethod
     def resolve_icon(obj):
@@ -297,8 +297,8 @@ class PublisherListingOut(Schema):
     published: bool = Field(..., description="Staff approved a version of it.")
     visible: bool = Field(..., description="Shown in the storefront now (published, and a channel serves a version).")
     install_count: int
-    rating: RatingOut
-    draft: DraftOut
+    rating: ListingRatingOut
+    draft: ListingDraftOut
 
 
 class PublisherProfileIn(Schema):
@@ -318,26 +318,26 @@ class StaffListingOut(Schema):
     listing_id: str
     extension_id: str
     extension_key: str
-    publisher: PublisherOut
+    publisher: ListingPublisherOut
     published_at: dt.datetime | None
     featured: bool
-    draft: DraftOut | None
+    draft: ListingDraftOut | None
 
 
-class DecisionIn(Schema):
+class ListingDecisionIn(Schema):
     decision: Literal["approve", "reject"]
     reason: str = Field("", max_length=2000, description="Required to reject; the publisher sees it.")
 
 
-class FeatureIn(Schema):
+class ListingFeatureIn(Schema):
     featured: bool
 
 
-class VerificationIn(Schema):
+class PublisherVerificationIn(Schema):
     verified: bool
 
 
-class VerificationOut(Schema):
+class PublisherVerificationOut(Schema):
     org_id: str
     name: str
     slug: str
@@ -346,7 +346,7 @@ class VerificationOut(Schema):
     verified: bool = Field(..., description="Both: what the storefront's badge shows.")
 
 
-class ModerationIn(Schema):
+class ReviewModerationIn(Schema):
     action: Literal["hide", "restore", "dismiss"]
     reason: str = Field("", max_length=1000, description="Required to hide; the reviewing organisation sees it.")
 

@@ -68,12 +68,13 @@ def clean_params(
         if strict:
             raise ValidationFailed(message, param=param)
 
+    # PostgreSQL refuses NUL in a query parameter: it is never part of a valid value anyway.
     q = (q or "").replace("\x00", "")[:MAX_QUERY].strip()
-    category = (category or "").strip()
+    category = (category or "").replace("\x00", "").strip()
     if category and not Category.objects.filter(slug=category).exists():
         bad("Unknown category.", "category")
         category = ""
-    pricing = (pricing or "").strip()
+    pricing = (pricing or "").replace("\x00", "").strip()
     if pricing and pricing not in Pricing.values:
         bad(f"pricing is one of {', '.join(Pricing.values)}.", "pricing")
         pricing = ""
@@ -166,9 +167,8 @@ def search(params: SearchParams) -> QuerySet[Listing]:
         "rating": ["-rating_avg", "-rating_count", "-install_count", "-id"],
         "newest": ["-published_at", "-id"],
     }.get(params.sort)
-    if order is None:  # relevance; without words: featured first, then the most installed
-        featured = F("featured_at").desc(nulls_last=True)
-        order = ["-relevance", "-install_count", "-id"] if terms else [featured, "-install_count", "-id"]
+    if order is None:  # relevance; without words, the most installed first
+        order = ["-relevance", "-install_count", "-id"] if terms else ["-install_count", "-id"]
     return qs.order_by(*order)
 
 

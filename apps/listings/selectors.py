@@ -6,6 +6,7 @@ staff reads through ``get_platform_org_for_principal`` (in the views and API).""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
@@ -13,6 +14,7 @@ from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Q, Que
 from apps.core.errors import NotFound
 from apps.core.ids import is_valid_id
 from apps.extensions import scopes as scope_vocab
+from apps.extensions.manifest import EXTENSION_ID
 from apps.extensions.models import Channel, ChannelRelease, Extension, VersionStatus
 from apps.installs.models import Installation
 from apps.listings.models import Category, DraftStatus, Listing, ListingDraft, ListingMedia, PublisherProfile, Review
@@ -66,7 +68,7 @@ def is_visible(listing: Listing) -> bool:
 
 def get_visible_listing(key: str) -> Listing:
     """The visible listing of the extension ``key`` (publisher.name), with its full content."""
-    if not isinstance(key, str) or not key or len(key) > 125:
+    if not isinstance(key, str) or len(key) > 125 or not re.fullmatch(EXTENSION_ID, key):
         raise NotFound("No such listing.")
     listing = visible_listings().defer(None).defer("search_vector").filter(extension__key=key).first()
     if listing is None:
@@ -167,7 +169,7 @@ def publisher_listings(org: Organization) -> QuerySet[Listing]:
 
 def get_publisher(slug: str) -> Organization:
     """A publisher by slug: an organisation with at least one visible listing."""
-    if not isinstance(slug, str) or not slug or len(slug) > 60:
+    if not isinstance(slug, str) or len(slug) > 60 or not re.fullmatch(r"[-a-zA-Z0-9_]+", slug):
         raise NotFound("No such publisher.")
     org = (
         Organization.objects.filter(slug=slug, sandbox_of__isnull=True)
@@ -204,6 +206,20 @@ def reviews_by_org(listing: Listing, org_ids: list[str]) -> dict[str, Review]:
 
 
 # --- publishers ------------------------------------------------------------------------------------
+def draft_of(listing: Listing) -> ListingDraft:
+    """The listing's draft; a listing written without one (imported, seeded) gets an unsaved copy
+    of its live content."""
+    try:
+        return listing.draft
+    except ListingDraft.DoesNotExist:
+        draft = ListingDraft(listing=listing, status=DraftStatus.APPROVED)
+        for name in ("name", "tagline", "description", "icon", "screenshots", "tags", "docs_url", "support_url",
+                     "privacy_url", "pricing", "pricing_text"):  # fmt: skip
+            setattr(draft, name, getattr(listing, name))
+        draft.categories = []
+        return draft
+
+
 def listing_of(extension: Extension) -> Listing | None:
     return Listing.objects.filter(extension=extension).select_related("draft").first()
 

@@ -115,7 +115,7 @@ def staff_listing(request, principal, listing_id: str):
             error = form_error(exc, ("reason",))
             status = exc.status
             listing = selectors.get_staff_listing(listing_id)
-    draft = listing.draft
+    draft = selectors.draft_of(listing)
     preview = draft_as_listing(listing.extension, listing, draft, listing.org)
     changed = [
         name

@@ -16,7 +16,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import FileResponse, Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from apps.core.errors import NotFound, PlazaError, ValidationFailed
 from apps.listings import images, search, selectors, services
@@ -46,7 +46,7 @@ def url_or(name: str, kwargs: dict, fallback: str, query: str = "") -> str:
 
 
 # --- home and search -------------------------------------------------------------------------------
-@require_GET
+@require_safe
 def storefront(request):
     """Categories, featured listings (staff picks), the most installed and the newest."""
     ctx = {
@@ -69,7 +69,7 @@ def _next_page_url(request, cursor: str | None) -> str:
     return f"{request.path}?{query.urlencode()}"
 
 
-@require_GET
+@require_safe
 def storefront_search(request):
     """Results for ``?q=&category=&pricing=&verified=&min_rating=&sort=``; htmx requests (typing in
     the search box) get only the ``results`` partial. Unknown filter values are ignored."""
@@ -223,7 +223,7 @@ def _act(request, listing: Listing) -> str:
 
 
 # --- publishers ------------------------------------------------------------------------------------
-@require_GET
+@require_safe
 def publisher_profile(request, slug: str):
     """A publisher's profile: its verification, about text, website and visible listings."""
     try:
@@ -237,7 +237,7 @@ def publisher_profile(request, slug: str):
 
 
 # --- images ----------------------------------------------------------------------------------------
-@require_GET
+@require_safe
 def media(request, sha256: str):
     """A listing image by digest: immutable (a new image has a new address), served as WebP with
     ``nosniff`` and a CSP that forbids everything, so a browser never treats it as a document."""

@@ -127,6 +127,13 @@ SCOPES: dict[str, str] = {
     "reviews:write": "Rate and review extensions the organisation has installed",
 }
 
+# What an installation's managed service account (``ServiceAccount.installation_id``, apps.installs)
+# may do, whatever its role: the read actions behind the Plaza API scopes an extension may ask for
+# (``apps.extensions.scopes.API_SCOPES_FOR_EXTENSIONS``: org:read, members:read, domains:read,
+# audit:read). Its role is admin so that audit.view is within reach; without this list its
+# members:read token would also read sessions and invitations, which no consent screen offered.
+INSTALLATION_ACTIONS = frozenset({"org.view", "workspace.view", "member.view", "domain.view", "audit.view"})
+
 # Object permissions that grant an action on one workspace to someone whose role does not.
 OBJECT_GRANTS: dict[str, str] = {"workspace.update": "orgs.manage_workspace"}
 
@@ -247,6 +254,12 @@ def check(principal: Principal, action: str, resource) -> str | None:
     scope, roles = ACTIONS[action]
     if principal.scopes is not None and not has_scope(principal.scopes, scope):
         return "missing_scope"
+    if (
+        principal.kind == "service_account"
+        and principal.service_account.installation_id
+        and action not in INSTALLATION_ACTIONS
+    ):
+        return "role"
     if role in roles:
         if action in _CREDENTIAL_ACTIONS and not _covers(role, _credential_role(resource) or role):
             return "role_escalation"

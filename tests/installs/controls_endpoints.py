@@ -92,3 +92,13 @@ OTHER_KIND = {
     "install_rule_id": lambda t: t.extra["install_request_id"],
     "install_request_id": lambda t: t.extra["install_rule_id"],
 }
+
+
+def fuzz_targets(tenant, ids) -> dict:
+    """Real rows for the API fuzzer (tests/test_api_fuzz.py): a rule and a pending request."""
+    org = tenant.org
+    rule = InstallRule.objects.create(org=org, kind="scope", effect="deny", value="http:fetch:fuzz.example")
+    request = InstallRequest.objects.create(
+        org=org, extension_id=ids["extension_id"][0], requested_by=tenant.owner, reason="Fuzz target."
+    )
+    return {"install_rule_id": [rule.pk], "install_request_id": [request.pk]}

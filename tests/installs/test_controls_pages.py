@@ -102,6 +102,16 @@ def test_bad_rule_forms_answer_400_with_the_message_and_change_nothing(acme, for
     assert not InstallRule.objects.exists() and not InstallPolicy.objects.exists()
 
 
+def test_htmx_gets_a_refusal_inside_the_controls(acme):
+    # htmx does not swap 4xx responses: the error comes back in a 200 partial
+    res = session_client(acme.owner).post(
+        url("install_rules", acme.org), {"op": "add", "kind": "scope", "effect": "allow", "value": "kv:*"}, **HTMX
+    )
+    html = res.content.decode()
+    assert res.status_code == 200 and "<html" not in html and "Scope rules only deny" in html
+    assert not InstallRule.objects.exists()
+
+
 def test_removing_a_rule_unblocks_and_another_organisations_rule_is_not_found(acme, globex, vendor):
     version = vendor.release()
     inst = installed(session(acme.owner), acme.org, version)

@@ -8,10 +8,12 @@ organisation's own extension by a customer ``<slug>-customer``. Storefront rows 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django.utils.functional import lazy
 
 from apps.core import clock
-from apps.extensions.models import Extension
+from apps.extensions.models import Extension, ExtensionVersion
 from apps.installs.models import Installation
 from apps.listings import services
 from apps.listings.models import (
@@ -29,6 +31,9 @@ from tests.listings.support import CONTENT, ROBOT, image_bytes, install, publish
 from tests.orgs.endpoint import API, ORG, Endpoint
 
 LISTING = f"{ORG}/extensions/{{extension_id}}/listing"
+# Storefront rows need no credentials (bad ones are still 401): marked public once the table's
+# Endpoint has that field (tests/orgs/endpoint.py).
+PUBLIC = {"public": True} if "public" in getattr(Endpoint, "__dataclass_fields__", {}) else {}
 
 
 def _reviewed_extension_id() -> str:
@@ -42,10 +47,10 @@ SCREENSHOT = MultipartForm({"caption": "The settings page"}, {"file": image_byte
 
 ENDPOINTS: list[Endpoint] = [
     # the storefront: public
-    Endpoint("GET", f"{API}/marketplace/categories"),
-    Endpoint("GET", f"{API}/marketplace/listings"),
-    Endpoint("GET", f"{API}/marketplace/listings/{{extension_key}}"),
-    Endpoint("GET", f"{API}/marketplace/listings/{{extension_key}}/reviews"),
+    Endpoint("GET", f"{API}/marketplace/categories", **PUBLIC),
+    Endpoint("GET", f"{API}/marketplace/listings", **PUBLIC),
+    Endpoint("GET", f"{API}/marketplace/listings/{{extension_key}}", **PUBLIC),
+    Endpoint("GET", f"{API}/marketplace/listings/{{extension_key}}/reviews", **PUBLIC),
     Endpoint("POST", f"{API}/marketplace/reviews/{{review_id}}/report", ok=201, users_only=True,
              body={"reason": "Spam."}),
     # the publisher's listing
@@ -110,6 +115,27 @@ def make_targets(tenant, targets) -> dict:
         "listing_id": listing.pk,
         "publisher_id": org.pk,
     }
+
+
+# For the tenant-isolation tests (tests/orgs/test_tenant_isolation.py): a real id of another kind
+# for each placeholder these paths add; the extension key is a name, not an id; the listing
+# editor and its preview are organisation pages about one extension.
+OTHER_KIND = {
+    "screenshot_id": lambda t: t.extra["review_id"],
+    "review_id": lambda t: t.extra["screenshot_id"],
+    "listing_id": lambda t: t.extension.pk,
+    "publisher_id": lambda t: t.workspace.pk,
+}
+NOT_IDS = {"extension_key"}
+PORTAL_ACTIONS = {"listing_edit": ("extension_id",), "listing_preview": ("extension_id",)}
+
+
+def fuzz_targets(tenant, ids: dict) -> dict:
+    """The fuzzer's rows for these paths (tests/test_api_fuzz.py)."""
+    extension = Extension.objects.get(pk=ids["extension_id"][0])
+    version = ExtensionVersion.objects.get(pk=ids["version_id"][0])
+    made = make_targets(tenant, SimpleNamespace(org=tenant.org, extension=extension, version=version))
+    return {name: [value] for name, value in made.items()}
 
 
 def snapshot(org) -> dict:

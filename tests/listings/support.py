@@ -48,9 +48,7 @@ def publish(vendor, name: str = "order-tagger", version: str = "1.0.0", **conten
 def _key(org: Organization) -> SigningKey:
     key = SigningKey.objects.filter(org=org).first()
     if key is None:
-        key = SigningKey.objects.create(
-            org=org, name="quick", public_key="A" * 44, fingerprint=f"SHA256:{org.pk}"[:60]
-        )
+        key = SigningKey.objects.create(org=org, name="quick", public_key="A" * 44, fingerprint=f"SHA256:{org.pk}"[:60])
     return key
 
 

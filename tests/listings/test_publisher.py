@@ -120,7 +120,7 @@ def test_screenshots_are_limited(vendor, extension):
     [
         (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image_format"),
         (b"GIF89a" + b"\x00" * 20, "image_format"),
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, "image_invalid"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, "image_format"),
         (b"", "image_invalid"),
     ],
 )
@@ -128,7 +128,8 @@ def test_bad_uploads_are_refused_and_store_nothing(vendor, extension, data, code
     vera = session(vendor.tenant.owner)
     res = vera.call("POST", f"{base(vendor, extension)}/icon", MultipartForm({}, {"file": data}))
     assert res.status_code == 400, res.content
-    assert res.json()["error"]["code"] in (code, "image_invalid", "image_format") and res.json()["error"]["param"] == "file"
+    error = res.json()["error"]
+    assert error["code"] == code and error["param"] == "file"
     assert not ListingMedia.objects.exists()
 
 
@@ -153,7 +154,8 @@ def test_members_without_a_builder_role_cannot_see_or_edit_the_listing(vendor, e
     client = session(vendor.tenant.user(role))
     assert client.call("GET", base(vendor, extension)).status_code == 403
     assert client.call("PUT", base(vendor, extension), CONTENT).status_code == 403
-    assert session(vendor.tenant.user(role)).get(f"/orgs/{vendor.org.pk}/extensions/{extension.pk}/listing/").status_code == 403
+    page = f"/orgs/{vendor.org.pk}/extensions/{extension.pk}/listing/"
+    assert session(vendor.tenant.user(role)).get(page).status_code == 403
     assert not Listing.objects.exists()
 
 
@@ -208,7 +210,8 @@ def test_the_editor_refuses_svg_uploads(vendor, extension, login_client):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     web = login_client(vendor.tenant.owner)
-    svg = SimpleUploadedFile("x.svg", b"<svg xmlns='http://www.w3.org/2000/svg'><script>1</script></svg>", "image/svg+xml")
+    svg_bytes = b"<svg xmlns='http://www.w3.org/2000/svg'><script>1</script></svg>"
+    svg = SimpleUploadedFile("x.svg", svg_bytes, "image/svg+xml")
     res = web.post(page_url(vendor, extension), {"op": "icon", "file": svg})
     assert res.status_code == 400 and b"PNG, JPEG or WebP" in res.content
     assert not ListingMedia.objects.exists()

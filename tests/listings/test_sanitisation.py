@@ -34,7 +34,7 @@ from tests.listings.support import image_bytes
         "<style>body{display:none}</style>",
         '<div onclick="alert(1)">x</div>',
         "<svg onload=alert(1)>",
-        "[x](https://ok.example \"title\" onmouseover=alert(1))",
+        '[x](https://ok.example "title" onmouseover=alert(1))',
         "```html\n<script>alert(1)</script>\n```",
     ],
 )
@@ -168,7 +168,8 @@ def _png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b"")
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
 
 
 @pytest.mark.parametrize(("width", "height"), [(100_000, 100_000), (30_000, 1_000), (6_000, 5_000)])

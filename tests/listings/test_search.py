@@ -7,11 +7,10 @@ import pytest
 from django.db import connection
 
 from apps.core import clock
-from apps.listings import services
 from apps.listings.models import Listing, PublisherProfile
 from apps.orgs.models import Domain
 from tests.factories import OrganizationFactory
-from tests.listings.support import ROBOT, publish_listing, quick_extension
+from tests.listings.support import publish_listing, quick_extension
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/marketplace/listings"
@@ -137,9 +136,8 @@ def test_sort(client, catalog, sort, expected):
     assert keys(client.get(API, {"sort": sort})) == expected
 
 
-def test_without_words_featured_listings_come_first_then_the_most_installed(client, catalog):
-    services.listing_feature(principal=ROBOT, listing=catalog["loved"], featured=True)
-    assert keys(client.get(API))[:2] == ["loved", "pricey"]
+def test_without_words_relevance_is_the_most_installed_first(client, catalog):
+    assert keys(client.get(API)) == ["pricey", "trial", "cheap", "loved"]
 
 
 @pytest.mark.parametrize(

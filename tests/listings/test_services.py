@@ -219,7 +219,9 @@ def test_publisher_verification_needs_a_verified_domain_and_both_must_hold(vendo
     with pytest.raises(Conflict) as exc:
         services.publisher_verify(principal=ROBOT, org=vendor.org, verified=True)
     assert exc.value.code == "domain_not_verified"
-    domain = Domain.objects.create(org=vendor.org, name="vendor.example", verification_token="t", verified_at=clock.now())
+    domain = Domain.objects.create(
+        org=vendor.org, name="vendor.example", verification_token="t", verified_at=clock.now()
+    )
     services.publisher_verify(principal=ROBOT, org=vendor.org, verified=True)
     assert is_verified_publisher(vendor.org)
     # the badge goes with the domain, without staff action

@@ -155,7 +155,8 @@ def test_staff_feature_verify_and_moderate_from_the_console(listing, vendor, acm
     assert res.status_code == 409
     Domain.objects.create(org=vendor.org, name="vendor.example", verification_token="t", verified_at=clock.now())
     assert "Mark verified" in web.get("/staff/listings/?tab=publishers").content.decode()
-    assert web.post("/staff/listings/?tab=publishers", {"op": "verify", "publisher_id": vendor.org.pk}).status_code == 302
+    res = web.post("/staff/listings/?tab=publishers", {"op": "verify", "publisher_id": vendor.org.pk})
+    assert res.status_code == 302
     assert PublisherProfile.objects.get(org=vendor.org).verified_at is not None
     # a reported review
     install(acme.org, listing.extension)

@@ -13,7 +13,9 @@ Each area module (``tests/installs/endpoints.py``, ``tests/installs/controls_end
   URL parameter) and ``PAGE_FORMS`` ({URL name: a form that page posts}) for the portal's
   tenant-isolation tests (tests/orgs/test_tenant_isolation.py), and ``OTHER_KIND`` ({placeholder:
   ``lambda targets: a real id of another kind``}) for each placeholder its paths add, for the
-  mistyped-id cases there.
+  mistyped-id cases there; and ``fuzz_targets(tenant, ids) -> {placeholder: [ids]}`` (``ids``: the
+  fuzzer's rows so far, e.g. ``ids["extension_id"]``) for the placeholders its paths add
+  (tests/test_api_fuzz.py).
 """
 
 from tests.installs import controls_endpoints

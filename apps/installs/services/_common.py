@@ -89,7 +89,10 @@ def move_to(
 ) -> InstallationVersion:
     """Switch a locked installation to ``target`` (rows only: the target's modules are compiled
     already or are compiled by the task that follows), carrying its configuration over, and append
-    the history row."""
+    the history row. Tokens minted with API scopes the new version or grant no longer covers are
+    revoked."""
+    from apps.installs.services.tokens import installation_tokens_trim  # tokens imports this module
+
     from_version = installation.version
     installation.version = target
     installation.granted_scopes = sorted(set(granted))
@@ -99,7 +102,7 @@ def move_to(
     installation.save(
         update_fields=["version", "granted_scopes", "pending_version", "config", "updated_at", *extra_fields]
     )
-    return InstallationVersion.objects.create(
+    row = InstallationVersion.objects.create(
         installation=installation,
         version=target,
         from_version=from_version,
@@ -107,6 +110,8 @@ def move_to(
         granted_scopes=installation.granted_scopes,
         by=by,
     )
+    installation_tokens_trim(installation)
+    return row
 
 
 def notify(installation: Installation, action: str, actor: str) -> None:

@@ -13,7 +13,14 @@ from apps.audit.services import diff as audit_diff
 from apps.core import clock
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.extensions.models import Extension, ExtensionVersion
-from apps.installs.config import config_schema, config_validate, secrets_decrypt, secrets_encrypt
+from apps.installs.config import (
+    config_masked,
+    config_schema,
+    config_validate,
+    nested_secrets_changed,
+    secrets_decrypt,
+    secrets_encrypt,
+)
 from apps.installs.models import (
     CleanupReport,
     HistoryAction,
@@ -22,7 +29,7 @@ from apps.installs.models import (
     InstallationVersion,
 )
 from apps.installs.rules import install_refusal
-from apps.installs.selectors import installable_version, version_installable
+from apps.installs.selectors import installable_version, not_installable_reason, version_installable
 from apps.installs.services._common import (
     acting_user,
     actor_id,
@@ -113,8 +120,7 @@ def installation_create(
     version.extension = extension
     if not version_installable(org, version):
         raise Conflict(
-            f"{extension.key} {version.version} is {version.status}: only certified versions can be installed"
-            + (" (a publisher's sandbox may also install its uncertified ones)." if not org.sandbox_of_id else "."),
+            not_installable_reason(org, version),
             code="version_not_installable",
             param="version_id",
         )
@@ -186,10 +192,16 @@ def installation_configure(*, principal: Principal, installation: Installation, 
         locked = lock(installation)
         ensure_live(locked)
         stored = secrets_decrypt(locked.config_secrets_encrypted)
-        public, secrets = config_validate(config_schema(locked.version), config, stored_secrets=stored)
-        changed_secrets = sorted(k for k in set(stored) | set(secrets) if stored.get(k) != secrets.get(k))
-        changes = audit_diff(locked.config or {}, public)
-        removed = sorted(set(locked.config or {}) - set(public))
+        schema = config_schema(locked.version)
+        before = locked.config or {}
+        public, secrets = config_validate(schema, config, stored_secrets=stored, stored_config=before)
+        changed_secrets = sorted(
+            {k for k in set(stored) | set(secrets) if stored.get(k) != secrets.get(k)}
+            | set(nested_secrets_changed(schema, before, public))
+        )
+        # Values only as reads show them: a (legacy) nested writeOnly value never enters the audit log.
+        changes = audit_diff(config_masked(schema, before), config_masked(schema, public))
+        removed = sorted(set(before) - set(public))
         if not changes and not changed_secrets and not removed:
             return locked
         locked.config = public

@@ -22,6 +22,31 @@ from apps.orgs.policy import Principal, authorize
 from apps.orgs.services import TOKEN_PREFIX
 
 
+def installation_tokens_trim(installation: Installation) -> list[ApiToken]:
+    """Revoke the installation's live tokens that carry a scope its grant no longer covers (after
+    an update or a rollback changed its version or its grant), so a token never outlives the
+    consent it was minted under. Called inside the transaction that changed the installation."""
+    allowed = set(api_scopes(effective_scopes(installation)))
+    now = clock.now()
+    # The caller holds the installation's lock, which token issue takes too: no token is minted meanwhile.
+    live = (
+        ApiToken.objects.filter(service_account__installation_id=installation.pk, revoked_at__isnull=True)
+        .exclude(expires_at__lte=now)
+        .order_by("pk")
+    )
+    revoked = [token for token in live if not set(token.scopes or []) <= allowed]
+    for token in revoked:
+        token.revoked_at = now
+        token.save(update_fields=["revoked_at"])
+        audit_record(
+            action="token.revoked",
+            org_id=token.org_id,
+            target=token,
+            changes={"installation": installation.pk, "reason": "scopes_no_longer_granted", "scopes": token.scopes},
+        )
+    return revoked
+
+
 def installation_token_issue(*, principal: Principal, installation: Installation) -> tuple[ApiToken, str]:
     """Mint a token for ``installation``'s managed service account, valid
     ``PLAZA_INSTALLATION_TOKEN_MINUTES``, scoped to the installation's granted API scopes. The caller

@@ -17,6 +17,7 @@ from apps.installs.rules import install_refusal
 from apps.installs.selectors import (
     CERTIFIED,
     is_newer,
+    not_installable_reason,
     rollback_candidates,
     update_offer,
     version_installable,
@@ -136,7 +137,7 @@ def installation_update(
         target.extension = locked.extension
         if not version_installable(locked.org, target):
             raise Conflict(
-                f"{locked.extension.key} {target.version} is {target.status} and cannot be installed.",
+                not_installable_reason(locked.org, target),
                 code="version_not_installable",
                 param="version_id",
             )
@@ -153,9 +154,12 @@ def installation_update(
         refusal = install_refusal(locked.org, locked.extension, target.scopes or [])
         if refusal is not None:
             raise refusal_error(refusal)
-        from_version = locked.version
-        new_grant = granted if granted is not None else locked.granted_scopes
-        move_to(locked, target, granted=new_grant, action=HistoryAction.UPDATE, by=acting_user(principal))
+        from_version, old_grant = locked.version, sorted(locked.granted_scopes or [])
+        # The grant becomes the target's scopes: consented to just now, or (no consent needed)
+        # covered by the old grant. So a scope the target drops leaves the grant, and asking for it
+        # again later needs consent again; a weaker scope (kv:write → kv:read) is granted as such.
+        move_to(locked, target, granted=list(target.scopes or []), action=HistoryAction.UPDATE,
+                by=acting_user(principal))  # fmt: skip
         audit_record(
             action="installation.updated",
             org_id=locked.org_id,
@@ -163,7 +167,7 @@ def installation_update(
             changes={
                 "version": [from_version.version, target.version],
                 "scope_changes": [c.as_dict() for c in changes],
-                **({"granted_scopes": locked.granted_scopes} if granted is not None else {}),
+                **({"granted_scopes": locked.granted_scopes} if locked.granted_scopes != old_grant else {}),
             },
         )
         notify(locked, "updated", actor_id(principal))
@@ -182,7 +186,8 @@ def installation_rollback(*, principal: Principal, installation: Installation, v
         locked = lock(installation)
         ensure_active(locked)
         target = next((v for v in rollback_candidates(locked) if v.pk == version_id), None)
-        if target is None or not version_installable(locked.org, target):
+        # A version it ran before: certified then, though perhaps never on a channel (a sandbox's).
+        if target is None or not version_installable(locked.org, target, released=False):
             raise Conflict(
                 "That version is not one this installation can roll back to (the versions it ran before, "
                 "not yanked, the most recent few).",
@@ -240,8 +245,9 @@ def _apply_release(installation_id: str, version: ExtensionVersion, channel: str
             and refusal is None
         )
         if automatic:
-            from_version = locked.version
-            move_to(locked, version, granted=locked.granted_scopes, action=HistoryAction.UPDATE)
+            from_version, old_grant = locked.version, sorted(locked.granted_scopes or [])
+            # No consent needed: the old grant covers the new version's scopes, which become the grant.
+            move_to(locked, version, granted=list(version.scopes or []), action=HistoryAction.UPDATE)
             audit_record(
                 action="installation.updated",
                 org_id=locked.org_id,
@@ -250,6 +256,7 @@ def _apply_release(installation_id: str, version: ExtensionVersion, channel: str
                     "version": [from_version.version, version.version],
                     "automatic": True,
                     "scope_changes": [c.as_dict() for c in changes],
+                    **({"granted_scopes": locked.granted_scopes} if locked.granted_scopes != old_grant else {}),
                 },
             )
             notify(locked, "updated", "")

@@ -50,14 +50,16 @@ def install_start(request, extension_id: str):
     channel = _clean(request.GET.get("channel", ""), 20)
     channel = channel if channel in Channel.values else ""
     choices = []
-    for membership in nav_memberships_for_user(request.user):
+    memberships = list(nav_memberships_for_user(request.user))
+    installed_in = selectors.live_installations_by_org((m.org.pk for m in memberships), extension)
+    for membership in memberships:
         org = membership.org
         principal.remember_role(org.pk, membership.role)
         try:
             reason = check(principal, "installation.create", org)
         except NotFound:
             continue
-        installed = selectors.installations_of(org).filter(extension=extension).first()
+        installed = installed_in.get(org.pk)
         choices.append(
             {
                 "org": org,
