@@ -176,6 +176,20 @@ def _kv_key(caller, call, ptr: int, length: int) -> str | int:
     return outcomes.E_INVALID if "\x00" in key else key
 
 
+def _may_write(installation_id: str) -> bool:
+    """Lock the installation's row and say whether it may still write (inside the caller's
+    transaction). An uninstall locks the same row before its cleaners delete the stored data, so a
+    write either commits first (and is deleted by the cleaner) or waits and is refused: nothing is
+    stored after the cleanup report. Ids of no installation (certification runs, the CLI) write
+    freely: they have nothing to be cleaned up by."""
+    from apps.installs.models import Installation, InstallationStatus
+
+    status = (
+        Installation.objects.select_for_update().filter(pk=installation_id).values_list("status", flat=True).first()
+    )
+    return status is None or status == InstallationStatus.ACTIVE
+
+
 @_guarded
 def kv_get(caller, call, key_ptr: int, key_len: int, buf_ptr: int, buf_cap: int) -> int:
     """The value's length; copied into the buffer when it fits (else call again with a larger one)."""
@@ -209,6 +223,8 @@ def kv_set(caller, call, key_ptr: int, key_len: int, val_ptr: int, val_len: int)
         return outcomes.E_BOUNDS
     size = len(key.encode()) + len(value)
     with transaction.atomic():
+        if not _may_write(call.installation_id):
+            return outcomes.E_DENIED
         mine = KVEntry.objects.select_for_update().filter(installation_id=call.installation_id)
         existing = mine.filter(key=key).values_list("size", flat=True).first()
         used = mine.aggregate(total=Sum("size"))["total"] or 0
@@ -229,7 +245,10 @@ def kv_delete(caller, call, key_ptr: int, key_len: int) -> int:
     key = _kv_key(caller, call, key_ptr, key_len)
     if isinstance(key, int):
         return key
-    deleted, _ = KVEntry.objects.filter(installation_id=call.installation_id, key=key).delete()
+    with transaction.atomic():
+        if not _may_write(call.installation_id):
+            return outcomes.E_DENIED
+        deleted, _ = KVEntry.objects.filter(installation_id=call.installation_id, key=key).delete()
     return 0 if deleted else outcomes.E_NOT_FOUND
 
 

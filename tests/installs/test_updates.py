@@ -9,10 +9,11 @@ from apps.audit.models import AuditEvent
 from apps.extensions import services as ext_services
 from apps.extensions.models import ChannelRelease
 from apps.installs import services
+from apps.installs.services import controls
 from apps.installs.models import Installation, InstallationVersion, InstallRule
-from apps.installs.selectors import rollback_candidates
+from apps.installs.selectors import effective_scopes, rollback_candidates
 from tests.installs.conftest import CONFIG_SCHEMA, ROBOT
-from tests.installs.support import installed, session
+from tests.installs.support import installed, person, session
 from tests.orgs.test_authorization import assert_error
 
 V1_SCOPES = ["events:read:order.created", "kv:read"]
@@ -335,3 +336,61 @@ def test_an_offer_withdrawn_by_the_publisher_is_no_longer_offered(acme, vendor, 
     ext_services.version_transition(version=v2, to="yanked")
     assert_error(alice_api.call("GET", path(installation, "/update")), 404, "no_update")
     assert_error(alice_api.call("POST", path(installation, "/update"), {}), 409, "no_update")
+
+
+# --- the grant follows the version (review findings) ----------------------------------------------
+def test_an_automatic_update_that_drops_a_scope_drops_it_from_the_grant(acme, vendor, alice_api):
+    # given acme granted http:fetch to 1.0.0
+    with_fetch = ["events:read:order.created", "http:fetch:api.example.com"]
+    v1 = vendor.release(version="1.0.0", scopes=with_fetch)
+    installation = installed(alice_api, acme.org, v1)
+    # when 1.1.0, which no longer fetches, applies automatically
+    v2 = vendor.release(version="1.1.0", scopes=["events:read:order.created"])
+    services.channel_release_apply(release=latest_release(v2))
+    # then the grant is 1.1.0's scopes: the dropped scope is gone, audited
+    installation.refresh_from_db()
+    assert installation.version_id == v2.pk
+    assert installation.granted_scopes == ["events:read:order.created"]
+    event = AuditEvent.objects.get(org_id=acme.org.pk, action="installation.updated")
+    assert event.changes["granted_scopes"] == ["events:read:order.created"]
+    # and a rule denying the dropped scope does not touch the installation
+    controls.install_rule_create(
+        principal=person(acme.owner), org=acme.org, kind="scope", effect="deny", value="http:fetch:*"
+    )
+    installation.refresh_from_db()
+    assert installation.status == "active"
+    # and a later version asking for it again needs consent again
+    v3 = vendor.release(version="1.2.0", scopes=with_fetch)
+    InstallRule.objects.filter(org=acme.org).delete()
+    services.channel_release_apply(release=latest_release(v3))
+    installation.refresh_from_db()
+    assert (installation.version_id, installation.pending_version_id) == (v2.pk, v3.pk)
+    assert_error(alice_api.call("POST", path(installation, "/update"), {}), 409, "consent_required")
+
+
+@pytest.mark.parametrize("automatic", [True, False])
+def test_an_update_from_kv_write_to_kv_read_grants_kv_read(acme, vendor, alice_api, automatic):
+    v1 = vendor.release(version="1.0.0", scopes=ESCALATED)
+    installation = installed(alice_api, acme.org, v1, update_policy="auto" if automatic else "pinned")
+    v2 = vendor.release(version="1.1.0", scopes=V1_SCOPES)
+    services.channel_release_apply(release=latest_release(v2))
+    if not automatic:  # offered (pinned); the admin takes it without consent: nothing new is asked
+        res = alice_api.call("POST", path(installation, "/update"), {})
+        assert res.status_code == 200, res.content
+    installation = Installation.objects.select_related("version").get(pk=installation.pk)
+    assert installation.version_id == v2.pk
+    assert installation.granted_scopes == sorted(V1_SCOPES)
+    assert "kv:read" in effective_scopes(installation)
+
+
+def test_update_refuses_a_certified_version_never_released_on_a_channel(acme, vendor, alice_api):
+    v1 = vendor.release(version="1.0.0")
+    installation = installed(alice_api, acme.org, v1)
+    unreleased = vendor.release(version="1.1.0", promote=False)
+    res = alice_api.call("POST", path(installation, "/update"), {"version_id": unreleased.pk})
+    error = assert_error(res, 409, "version_not_installable")
+    assert "never released" in error["message"]
+    # once the publisher releases it, the same request updates
+    ext_services.version_promote(principal=ROBOT, version=unreleased, channel="stable")
+    res = alice_api.call("POST", path(installation, "/update"), {"version_id": unreleased.pk})
+    assert res.status_code == 200, res.content

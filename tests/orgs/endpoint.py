@@ -17,6 +17,7 @@ class Endpoint:
     body: dict | None = None
     users_only: bool = False  # refused to service accounts whatever their role (code users_only)
     staff: bool = False  # platform staff only: the caller's organisation is made the platform organisation
+    public: bool = False  # needs no credentials (the storefront); credentials that are sent must be valid
 
     @property
     def id(self) -> str:
