@@ -145,7 +145,9 @@ MANIFEST_SCHEMA: dict = {
         },
         "config_schema": {
             **_json_schema_object,
-            "description": "JSON Schema (type object) of the settings form; its top-level writeOnly properties are secrets.",
+            "description": (
+                "JSON Schema (type object) of the settings form; its top-level writeOnly properties are secrets."
+            ),
         },
         "tool_packs": {
             "type": "array",

@@ -91,7 +91,6 @@ def _get(value, path: tuple[str, ...]):
     return value
 
 
-
 def config_masked(schema: dict | None, config) -> dict:
     """``config`` with the value of every nested ``writeOnly`` property replaced by
     ``{"set": true}`` (a copy; top-level secrets are never in ``config``)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.helpers import RESULTS_DIR, WIDE
+from tests.installs.conftest import event_catalog, vendor  # noqa: F401  (the marketplace fixtures)
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM_ARGS = [

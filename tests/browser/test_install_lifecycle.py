@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from apps.installs.models import Installation
 from apps.runtime.models import KVEntry
 from tests.browser.helpers import screenshot
-from tests.installs.conftest import CONFIG_SCHEMA, event_catalog, vendor  # noqa: F401  (fixtures)
+from tests.installs.conftest import CONFIG_SCHEMA
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,8 +97,8 @@ def test_admin_finds_installs_configures_updates_rolls_back_and_uninstalls(page:
     assert installation.status == "uninstalled" and installation.cleanup_report.verified
 
 
-def publish_listing(vendor) -> None:
-    """The vendor's listing for order-tagger, submitted and approved by staff."""
+def publish_listing(publisher) -> None:
+    """The publisher's listing for order-tagger, submitted and approved by staff."""
     from tests.listings.support import publish_listing as publish
 
-    publish(vendor.extension("order-tagger"))
+    publish(publisher.extension("order-tagger"))

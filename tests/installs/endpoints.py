@@ -91,7 +91,8 @@ def make_targets(tenant, targets) -> dict:
     extension, key, org = targets.extension, targets.signing_key, tenant.org
     owner = Principal(kind="user", user=tenant.owner, mfa_verified=True)
     first, second, served = (_version(extension, key, n) for n in ("0.7.0", "0.8.0", "0.8.1"))
-    ChannelRelease.objects.create(extension=extension, channel="stable", version=served)
+    for version in (first, second, served):  # each released in turn: only released versions install
+        ChannelRelease.objects.create(extension=extension, channel="stable", version=version)
     installation = services.installation_create(
         principal=owner, org=org, extension=extension, granted_scopes=SCOPES, version=first, update_policy="pinned"
     )
@@ -115,3 +116,22 @@ def snapshot(org) -> dict:
 # (install_consent, installation_detail, installation_cleanup) need PORTAL_ACTIONS entries there.
 PORTAL_PAGES = ["installations"]
 PAGE_FORMS = {"installations": {}}
+PORTAL_ACTIONS = {"installation_detail": ("installation_id",), "installation_cleanup": ("installation_id",)}
+PORTAL_EXEMPT = {
+    # The extension is a public catalogue item: another publisher's served extension opens the
+    # consent page for one's own organisation (tests/installs/test_console_pages.py covers refusals).
+    "install_consent": "public extension",
+}
+OTHER_KIND = {"installation_id": lambda t: t.extension.pk}
+
+
+def fuzz_targets(tenant, ids: dict) -> dict:
+    """A real installation for the API fuzzer (tests/test_api_fuzz.py), made like the table's."""
+    from types import SimpleNamespace
+
+    from apps.extensions.models import Extension, SigningKey
+
+    extension = Extension.objects.get(pk=ids["extension_id"][0])
+    key = SigningKey.objects.filter(org=extension.org).first()
+    made = make_targets(tenant, SimpleNamespace(org=tenant.org, extension=extension, signing_key=key))
+    return {name: [value] for name, value in made.items()}

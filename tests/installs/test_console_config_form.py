@@ -205,6 +205,17 @@ def test_hostile_values_are_refused_without_a_crash(field, value):
     assert by_name(form)[field].error
 
 
+@pytest.mark.parametrize(
+    "value",
+    ['"x\\u0000y"', '{"a": "x\\u0000y"}', '[["deep", "bell\\u0007"]]', '{"k\\u0000": 1}', '"\\ud800"'],
+)
+def test_escaped_control_characters_in_a_json_field_are_refused(value):
+    # the raw text holds only a backslash escape: the parsed value is checked at every depth
+    form = ConfigForm(RICH, data=post(mapping=value))
+    assert not form.is_valid()
+    assert "control character" in by_name(form)["mapping"].error
+
+
 def test_injected_values_for_a_group_of_boxes_are_refused():
     form = ConfigForm(RICH, data=post(events=["created", "deleted"]))
     assert not form.is_valid()

@@ -128,6 +128,25 @@ def test_install_start_links_an_existing_installation(acme, v1, alice_web):
     assert res.status_code == 302 and res["Location"] == detail_url(installation)
 
 
+def test_install_start_runs_as_many_queries_for_many_organisations_as_for_few(acme, v1, alice_web):
+    from apps.orgs.models import Membership
+    from tests.conftest import make_tenant
+
+    url = reverse("install_start", args=[v1.extension_id])
+    alice_web.get(url)  # warm-up
+    with CaptureQueriesContext(connection) as few:
+        assert alice_web.get(url).status_code == 200
+    for n in range(4):
+        tenant = make_tenant(f"more{n}", f"owner{n}@more.test")
+        Membership.objects.create(org=tenant.org, user=acme.owner, role="owner")
+        if n % 2:
+            install(tenant.org, tenant.owner, v1)
+    with CaptureQueriesContext(connection) as many:
+        res = alice_web.get(url)
+    assert "More3" in text(res)
+    assert len(many) <= len(few), "\n".join(q["sql"] for q in many.captured_queries)
+
+
 def test_install_start_needs_a_sign_in(v1, client):
     res = client.get(reverse("install_start", args=[v1.extension_id]))
     assert res.status_code == 302 and "/accounts/login/" in res["Location"]
@@ -421,6 +440,28 @@ def test_invalid_settings_are_shown_next_to_the_field(installation, alice_web):
     assert 'id="cfg-threshold-error"' in text(res) and 'value="-1"' in text(res)
     installation.refresh_from_db()
     assert installation.config["threshold"] == 10
+
+
+def test_an_error_about_the_whole_config_never_shows_the_stored_secret(acme, vendor, alice_web):
+    # given settings whose schema forbids a combination on the whole object, and a stored secret
+    schema = {**CONFIG_SCHEMA, "not": {"properties": {"tag_prefix": {"const": "no"}}, "required": ["tag_prefix"]}}
+    installation = install(acme.org, acme.owner, vendor.release("rooted", config_schema=schema),
+                           config={"tag_prefix": "ok", "api_key": "SUPERSECRET-123"})  # fmt: skip
+    # when the admin saves settings that break it
+    res = alice_web.post(detail_url(installation), {"op": "configure", "config.tag_prefix": "no"})
+    # then the page names the rule, and the secret appears nowhere
+    assert res.status_code == 400
+    assert "SUPERSECRET-123" not in text(res)
+    assert shows(res, "does not satisfy the schema's 'not' rule")
+
+
+def test_an_escaped_nul_in_a_json_setting_is_refused_on_the_page(acme, vendor, alice_web):
+    schema = {"type": "object", "properties": {"extra": {"type": "object"}}}
+    installation = install(acme.org, acme.owner, vendor.release("jsonish", config_schema=schema))
+    res = alice_web.post(detail_url(installation), {"op": "configure", "config.extra": '{"a": "x\\u0000y"}'})
+    assert res.status_code == 400 and "control character" in text(res)
+    installation.refresh_from_db()
+    assert installation.config == {}
 
 
 def test_update_settings_change_channel_and_policy(installation, alice_web):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, ValidationFailed
 from apps.extensions.models import ExtensionVersion
 from apps.installs import services
 from apps.installs.models import Installation, InstallationVersion, InstallRule
@@ -296,3 +296,140 @@ def test_bob_cannot_configure_but_can_read(acme, configurable, alice_api, bob):
     path = f"orgs/{acme.org.pk}/installations/{installation.pk}"
     assert bob_api.call("GET", path).status_code == 200
     assert_error(bob_api.call("PUT", f"{path}/config", {"config": {"tag_prefix": "b"}}), 403, "role")
+
+
+# --- secrets never quoted, control characters refused, only released versions (review findings) ---
+SECRET = "SUPERSECRET-123"
+ROOT_RULES = [
+    # "{…the whole configuration…} should not be valid under …"
+    {"not": {"properties": {"tag_prefix": {"const": "forbidden"}}, "required": ["tag_prefix"]}},
+    # "{…the whole configuration…} has too many properties"
+    {"maxProperties": 3},
+]
+
+
+@pytest.mark.parametrize("rule", ROOT_RULES)
+def test_an_error_about_the_whole_config_never_quotes_a_secret(acme, vendor, alice_api, rule):
+    version = vendor.release(config_schema={**CONFIG_SCHEMA, **rule})
+    installation = installed(alice_api, acme.org, version, config={"tag_prefix": "ok", "api_key": SECRET})
+    path = f"orgs/{acme.org.pk}/installations/{installation.pk}/config"
+    # when a save breaks the rule on the whole object, with the stored secret kept
+    bad = {"tag_prefix": "forbidden", "threshold": 1, "extra": 1}
+    res = alice_api.call("PUT", path, {"config": bad})
+    # then the error names the rule, never the values
+    error = assert_error(res, 400, "config_invalid")
+    assert SECRET not in res.content.decode()
+    assert error["param"] == "config"
+    assert f"'{next(iter(rule))}' rule" in error["message"]
+    # nor does an install that sends the secret
+    res = install(alice_api, acme.org, version, config={**bad, "api_key": SECRET})
+    assert_error(res, 400, "config_invalid")
+    assert SECRET not in res.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("config", "param"),
+    [
+        ({"tag_prefix": "a\u0000b"}, "config.tag_prefix"),
+        ({"tag_prefix": "x", "api_key": "se\u0000cret"}, "config.api_key"),
+        ({"tag_prefix": "x", "extra": {"deep": ["ok", "bell\u0007"]}}, "config.extra.deep[1]"),
+        ({"tag_prefix": "x", "extra": {"k\u0000": 1}}, "config.extra"),
+        ({"tag_prefix": "\ud800"}, "config.tag_prefix"),
+    ],
+)
+def test_control_characters_in_config_are_refused(acme, configurable, alice_api, config, param):
+    # the services refuse them (whoever calls them) ...
+    installation = installed(alice_api, acme.org, configurable)
+    with pytest.raises(ValidationFailed) as caught:
+        services.installation_configure(principal=person(acme.owner), installation=installation, config=config)
+    assert (caught.value.code, caught.value.param) == ("config_invalid", param)
+    # ... and so does the API, at install and when configuring (NUL already at the request's edge)
+    res = alice_api.call("PUT", f"orgs/{acme.org.pk}/installations/{installation.pk}/config", {"config": config})
+    assert assert_error(res, 400)["param"] == param
+    installation.refresh_from_db()
+    assert installation.config == {"tag_prefix": "auto-", "threshold": 10}
+    Installation.objects.filter(pk=installation.pk).delete()
+    assert assert_error(install(alice_api, acme.org, configurable, config=config), 400)["param"] == param
+
+
+def test_a_certified_version_never_released_on_a_channel_is_not_installable(acme, vendor, alice_api):
+    # given 1.0.0 on stable and 1.1.0 certified but never promoted by the publisher
+    vendor.release(version="1.0.0")
+    unreleased = vendor.release(version="1.1.0", promote=False)
+    # then acme cannot install 1.1.0 by its id
+    error = assert_error(install(alice_api, acme.org, unreleased, version_id=unreleased.pk), 409)
+    assert error["code"] == "version_not_installable" and "never released" in error["message"]
+    # while the publisher's sandbox may
+    sandbox = sandbox_of(vendor.org)
+    installation = services.installation_create(
+        principal=person(vendor.tenant.owner),
+        org=sandbox,
+        extension=unreleased.extension,
+        granted_scopes=list(unreleased.scopes),
+        version=unreleased,
+    )
+    assert installation.version_id == unreleased.pk
+
+
+# --- writeOnly only at the top level of a config schema ------------------------------------------
+NESTED = {
+    "type": "object",
+    "properties": {
+        "smtp": {
+            "type": "object",
+            "properties": {"host": {"type": "string"}, "password": {"type": "string", "writeOnly": True}},
+            "minProperties": 2,
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("schema", "where"),
+    [
+        (NESTED, "$.config_schema.properties.smtp.properties.password.writeOnly"),
+        (
+            {"type": "object", "properties": {"key": {"allOf": [{"type": "string", "writeOnly": True}]}}},
+            "$.config_schema.properties.key.allOf[0].writeOnly",
+        ),
+        ({"type": "object", "writeOnly": True}, "$.config_schema.writeOnly"),
+    ],
+)
+def test_the_manifest_check_refuses_write_only_below_the_top_level(vendor, schema, where):
+    with pytest.raises(ValidationFailed) as caught:
+        vendor.release(config_schema=schema)
+    problems = {(d["path"], d["rule"]) for d in caught.value.details}
+    assert (where, "config_secret_nested") in problems
+
+
+def legacy_nested_secret(vendor) -> ExtensionVersion:
+    """A version uploaded before the manifest check refused a nested writeOnly property."""
+    plain = json.loads(json.dumps(NESTED).replace(', "writeOnly": true', ""))
+    version = vendor.release("legacy", config_schema=plain)
+    ExtensionVersion.objects.filter(pk=version.pk).update(manifest={**version.manifest, "config_schema": NESTED})
+    return ExtensionVersion.objects.get(pk=version.pk)
+
+
+def test_a_legacy_nested_write_only_value_is_masked_in_reads_errors_and_audit(acme, vendor, alice_api):
+    version = legacy_nested_secret(vendor)
+    res = install(alice_api, acme.org, version, config={"smtp": {"host": "h", "password": "NESTED-SECRET"}})
+    assert res.status_code == 201, res.content
+    assert res.json()["config"] == {"smtp": {"host": "h", "password": {"set": True}}}
+    path = f"orgs/{acme.org.pk}/installations/{res.json()['id']}"
+    assert "NESTED-SECRET" not in alice_api.call("GET", path).content.decode()
+    # sent back as read, the value is kept
+    res = alice_api.call("PUT", f"{path}/config", {"config": {"smtp": {"host": "h2", "password": {"set": True}}}})
+    assert res.status_code == 200, res.content
+    installation = Installation.objects.get(pk=res.json()["id"])
+    assert installation.config == {"smtp": {"host": "h2", "password": "NESTED-SECRET"}}
+    # an error about the object holding it never quotes it
+    res = alice_api.call("PUT", f"{path}/config", {"config": {"smtp": {"password": "NESTED-NEW"}}})
+    assert_error(res, 400, "config_invalid")
+    assert "NESTED" not in res.content.decode()
+    # a new value replaces it, and no audit entry holds either value
+    res = alice_api.call("PUT", f"{path}/config", {"config": {"smtp": {"host": "h2", "password": "NESTED-NEW"}}})
+    assert res.status_code == 200 and "NESTED" not in res.content.decode()
+    events = AuditEvent.objects.filter(org_id=acme.org.pk, action__startswith="installation.")
+    assert "NESTED" not in json.dumps([e.changes for e in events])
+    last = events.filter(action="installation.configured").order_by("-seq").first()
+    assert last.changes["secrets_changed"] == ["smtp.password"]

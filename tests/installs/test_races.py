@@ -107,3 +107,49 @@ def test_a_release_racing_an_admins_update_applies_once(acme, vendor, monkeypatc
     assert InstallationVersion.objects.filter(installation=installation, action="update").count() == 1
     assert Installation.objects.get(pk=installation.pk).version_id == v2.pk
     assert [getattr(e, "code", repr(e)) for e in errors] in ([], ["no_update"])
+
+
+def test_code_running_while_the_installation_is_uninstalled_stores_nothing_after_the_report(acme, vendor, monkeypatch):
+    from apps.runtime import host
+    from apps.runtime.models import Invocation, KVEntry
+    from tests.installs.support import KV_MODULE, KV_SCOPES
+
+    # given an installation whose hook stores a key
+    version = vendor.release(scopes=KV_SCOPES, files={"modules/main.wasm": KV_MODULE})
+    installation = services.installation_create(
+        principal=person(acme.owner), org=acme.org, extension=version.extension, granted_scopes=version.scopes
+    )
+    # and the hook reaching its write while an uninstall holds the installation's lock (not committed)
+    gate = threading.Barrier(2, timeout=5)
+    real_lock, real_may_write = _common.lock, host._may_write
+
+    def meet(fn, *args):
+        try:
+            gate.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return fn(*args)
+
+    def lock_then_meet(row):
+        held = real_lock(row)
+        return meet(lambda: held)
+
+    monkeypatch.setattr("apps.installs.services.lifecycle.lock", lock_then_meet)
+    answers = []
+    monkeypatch.setattr(
+        host, "_may_write", lambda installation_id: answers.append(meet(real_may_write, installation_id)) or answers[-1]
+    )
+    reports = []
+    errors = _in_threads(
+        lambda: services.installation_invoke(installation=installation, export="on_order_created", input_value={}),
+        lambda: reports.append(
+            services.installation_uninstall(principal=person(acme.owner), installation=installation)
+        ),
+    )
+    # then the code ran, but its write waited for the uninstall and was refused (the wait may run the
+    # call past its deadline): the report holds, and no record is linked to the installation
+    assert errors == []
+    assert answers == [False]
+    assert reports[0].verified
+    assert not KVEntry.objects.filter(installation_id=installation.pk).exists()
+    assert not Invocation.objects.filter(installation_id=installation.pk).exists()

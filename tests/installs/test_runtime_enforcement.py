@@ -7,10 +7,11 @@ import pytest
 
 from apps.installs import services
 from apps.installs.models import Installation, InstallRule
+from apps.installs.services import runtime as runtime_services
 from apps.installs.services.runtime import DENIED_BY_RULE, NOT_ACTIVE
 from apps.runtime import outcomes
 from apps.runtime.models import Invocation, KVEntry
-from tests.installs.support import KV_MODULE, KV_SCOPES, installed, session
+from tests.installs.support import KV_MODULE, KV_SCOPES, installed, person, session
 
 
 @pytest.fixture
@@ -40,10 +41,46 @@ def test_an_inactive_installation_does_not_run(installation, status):
     Installation.objects.filter(pk=installation.pk).update(status=status)
     # when its hook is invoked
     result = run(installation)
-    # then nothing ran, and the refusal is on record
+    # then nothing ran, and the refusal is on record: linked to a blocked installation, but not to
+    # an uninstalled one (its cleanup report said no record was linked to it any more)
     assert result.outcome == NOT_ACTIVE
     assert not KVEntry.objects.filter(installation_id=installation.pk).exists()
-    assert Invocation.objects.get(installation_id=installation.pk).outcome == NOT_ACTIVE
+    record = Invocation.objects.get()
+    assert record.outcome == NOT_ACTIVE
+    assert record.installation_id == ("" if status == "uninstalled" else installation.pk)
+
+
+def test_a_caller_holding_a_stale_installation_does_not_run_it_after_uninstall(acme, installation):
+    # given a worker loaded the installation, then the admin uninstalled it
+    stale = Installation.objects.select_related("org", "extension", "version").get(pk=installation.pk)
+    report = services.installation_uninstall(principal=person(acme.owner), installation=installation)
+    assert report.verified
+    # when the worker goes on with what it loaded
+    result = services.installation_invoke(installation=stale, export="on_order_created", input_value={})
+    # then the status is read again: nothing ran, nothing is stored or linked after the report
+    assert result.outcome == NOT_ACTIVE
+    assert not KVEntry.objects.filter(installation_id=installation.pk).exists()
+    assert not Invocation.objects.filter(installation_id=installation.pk).exists()
+
+
+def test_an_uninstall_while_the_code_runs_leaves_nothing_behind(acme, installation, monkeypatch):
+    # given the admin uninstalls after the call read the status, before the code stores its data
+    # (the rules check runs in between: the uninstall is slipped in there)
+    reports = []
+    judge = runtime_services.install_refusal
+
+    def uninstall_meanwhile(org, extension, scopes):
+        row = Installation.objects.get(pk=installation.pk)
+        reports.append(services.installation_uninstall(principal=person(acme.owner), installation=row))
+        return judge(org, extension, scopes)
+
+    monkeypatch.setattr(runtime_services, "install_refusal", uninstall_meanwhile)
+    run(installation)
+    # then the code's key-value write was refused, its record is detached, and the report holds
+    assert reports[0].verified
+    assert not KVEntry.objects.filter(installation_id=installation.pk).exists()
+    assert not Invocation.objects.filter(installation_id=installation.pk).exists()
+    assert Invocation.objects.get().installation_id == ""
 
 
 @pytest.mark.parametrize(

@@ -44,3 +44,21 @@ def test_admins_cannot_mint_tokens_for_or_disable_an_installation_account(vendor
     assert not ApiToken.objects.filter(service_account=account).exists()
     account.refresh_from_db()
     assert account.disabled_at is None
+
+
+def test_installing_answers_the_members_pending_requests(vendor, acme, django_capture_on_commit_callbacks, mailoutbox):
+    from apps.installs.models import InstallRequest
+
+    # given bob asked for the extension
+    version = vendor.release(version="1.0.0")
+    request = InstallRequest.objects.create(org=acme.org, extension=version.extension, requested_by=acme.user("member"))
+
+    # when alice installs it
+    with django_capture_on_commit_callbacks(execute=True):
+        installation = installed(session(acme.owner), acme.org, version)
+
+    # then the request is approved by the installation, and bob hears of it
+    request.refresh_from_db()
+    assert request.status == "approved" and request.decided_by == acme.owner
+    assert request.decision_note == "Installed." and installation.status == "active"
+    assert any(acme.user("member").email in m.to for m in mailoutbox)

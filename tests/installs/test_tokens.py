@@ -9,6 +9,8 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.core import clock
+from apps.extensions.models import ChannelRelease
+from apps.installs import services
 from apps.installs.models import Installation
 from apps.orgs.models import ApiToken, Role, ServiceAccount
 from tests.conftest import ApiClient
@@ -120,3 +122,67 @@ def test_a_publisher_token_can_exchange_for_an_installation_token(acme, vendor, 
     res = publisher.call("POST", token_path(vendor, installation))
     assert res.status_code == 201, res.content
     assert ApiClient(res.json()["token"]).call("GET", f"orgs/{acme.org.pk}").status_code == 200
+
+
+# --- tokens never outlive the consent (review findings) --------------------------------------------
+WITH_AUDIT = [*API_SCOPES, "api:audit:read"]
+
+
+def test_a_rollback_revokes_tokens_whose_scopes_are_no_longer_granted(acme, vendor, installation):
+    alice = session(acme.owner)
+    base = f"orgs/{acme.org.pk}/installations/{installation.pk}"
+    v1_token = issue(vendor, installation).json()
+    # given acme updated to 1.1.0, consenting to audit:read, and the publisher got a token with it
+    vendor.release(version="1.1.0", scopes=WITH_AUDIT)
+    res = alice.call("POST", f"{base}/update", {"granted_scopes": WITH_AUDIT})
+    assert res.status_code == 200, res.content
+    wide = issue(vendor, installation).json()
+    assert wide["scopes"] == ["audit:read", "domains:read", "org:read"]
+    assert ApiClient(wide["token"]).call("GET", f"orgs/{acme.org.pk}/audit-events").status_code == 200
+    # when acme rolls back to 1.0.0, whose grant has no audit:read
+    res = alice.call("POST", f"{base}/rollback", {"version_id": installation.version_id})
+    assert res.status_code == 200, res.content
+    # then the wide token is revoked (audited), and the one within the grant still works
+    assert_error(ApiClient(wide["token"]).call("GET", f"orgs/{acme.org.pk}/audit-events"), 401)
+    assert ApiToken.objects.get(pk=wide["token_id"]).revoked_at is not None
+    event = AuditEvent.objects.get(org_id=acme.org.pk, action="token.revoked")
+    assert event.changes["reason"] == "scopes_no_longer_granted"
+    assert ApiClient(v1_token["token"]).call("GET", f"orgs/{acme.org.pk}").status_code == 200
+
+
+def test_an_update_that_drops_an_api_scope_revokes_tokens_that_carry_it(acme, vendor, installation):
+    token = issue(vendor, installation).json()
+    # when 1.1.0, which no longer asks for domains:read, applies automatically
+    v2 = vendor.release(version="1.1.0", scopes=["events:read:order.created", "api:org:read"])
+    services.channel_release_apply(release=ChannelRelease.objects.get(version=v2))
+    # then the token minted with domains:read is revoked; a new one has only org:read
+    assert_error(ApiClient(token["token"]).call("GET", f"orgs/{acme.org.pk}"), 401)
+    assert issue(vendor, installation).json()["scopes"] == ["org:read"]
+
+
+def test_a_members_read_token_lists_members_but_nothing_else_of_members_read(acme, vendor):
+    # given an installation granted api:members:read (its managed account's role is admin)
+    version = vendor.release("people", scopes=["events:read:order.created", "api:members:read"])
+    installation = installed(session(acme.owner), acme.org, version)
+    api = ApiClient(issue(vendor, installation).json()["token"])
+    # then it lists members, which the consent screen offered ...
+    assert api.call("GET", f"orgs/{acme.org.pk}/members").status_code == 200
+    # ... but not what members:read also allows an admin: sessions, invitations, groups
+    for tail in ("sessions", "invitations", "groups"):
+        assert_error(api.call("GET", f"orgs/{acme.org.pk}/{tail}"), 403, "role")
+
+
+def test_an_installation_account_may_only_do_the_reads_behind_extension_api_scopes(acme, vendor, installation):
+    from apps.extensions.scopes import API_SCOPES_FOR_EXTENSIONS
+    from apps.orgs.policy import ACTIONS, INSTALLATION_ACTIONS, Principal, check
+
+    # the allowlist is exactly the actions behind the API scopes an extension may ask for
+    assert {ACTIONS[action][0] for action in INSTALLATION_ACTIONS} == API_SCOPES_FOR_EXTENSIONS
+    # and even with every scope, the managed account may do nothing else
+    issue(vendor, installation)
+    account = ServiceAccount.objects.get(installation_id=installation.pk)
+    assert account.role == Role.ADMIN
+    principal = Principal(kind="service_account", service_account=account)  # scopes None: not restricted
+    for action in ACTIONS:
+        expected = None if action in INSTALLATION_ACTIONS else "role"
+        assert check(principal, action, acme.org) == expected, action

@@ -9,9 +9,9 @@ from apps.audit.models import AuditEvent
 from apps.extensions import services as ext_services
 from apps.extensions.models import ChannelRelease
 from apps.installs import services
-from apps.installs.services import controls
 from apps.installs.models import Installation, InstallationVersion, InstallRule
 from apps.installs.selectors import effective_scopes, rollback_candidates
+from apps.installs.services import controls
 from tests.installs.conftest import CONFIG_SCHEMA, ROBOT
 from tests.installs.support import installed, person, session
 from tests.orgs.test_authorization import assert_error

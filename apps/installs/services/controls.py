@@ -477,3 +477,28 @@ def _tell_requester(request_id: str) -> None:
     send_mail(
         f"[Plaza] Your request for {request.extension.name} was {words}", body, None, [request.requested_by.email]
     )
+
+
+def install_requests_fulfil(*, installation) -> int:
+    """An extension was installed: the pending requests for it in that organisation are approved
+    (the installation is the answer), audited, and their requesters e-mailed. Returns how many."""
+    with transaction.atomic():
+        pending = list(
+            InstallRequest.objects.select_for_update()
+            .filter(org_id=installation.org_id, extension_id=installation.extension_id, status=RequestStatus.PENDING)
+            .select_related("extension", "requested_by")
+        )
+        now = clock.now()
+        for request in pending:
+            request.status, request.decided_at = RequestStatus.APPROVED, now
+            request.decided_by_id, request.decision_note = installation.installed_by_id, "Installed."
+            request.save(update_fields=["status", "decided_at", "decided_by", "decision_note"])
+            audit_record(
+                action="install_request.approved",
+                org_id=request.org_id,
+                target=request,
+                changes={"extension": request.extension.key, "installation": installation.pk},
+            )
+            request_id = request.pk
+            transaction.on_commit(lambda request_id=request_id: _tell_requester(request_id), robust=True)
+    return len(pending)

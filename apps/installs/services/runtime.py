@@ -55,9 +55,7 @@ def installation_invoke(*, installation: Installation, export: str, input_value,
     (granted ∩ the version's). A blocked or uninstalled installation, or one the organisation's
     rules now refuse, does not run: the refusal is recorded as the call's outcome and returned (for
     an uninstalled installation, recorded without a link to it: its cleanup is done)."""
-    fresh = (
-        Installation.objects.select_related("org", "extension", "version").filter(pk=installation.pk).first()
-    )
+    fresh = Installation.objects.select_related("org", "extension", "version").filter(pk=installation.pk).first()
     if fresh is None:  # never saved, or deleted with its organisation: nothing to run, nothing to link
         return Result(NOT_ACTIVE, "The installation does not exist; nothing of it runs.")
     scopes = effective_scopes(fresh)

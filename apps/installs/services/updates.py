@@ -158,8 +158,8 @@ def installation_update(
         # The grant becomes the target's scopes: consented to just now, or (no consent needed)
         # covered by the old grant. So a scope the target drops leaves the grant, and asking for it
         # again later needs consent again; a weaker scope (kv:write → kv:read) is granted as such.
-        move_to(locked, target, granted=list(target.scopes or []), action=HistoryAction.UPDATE,
-                by=acting_user(principal))  # fmt: skip
+        new_grant = list(target.scopes or [])
+        move_to(locked, target, granted=new_grant, action=HistoryAction.UPDATE, by=acting_user(principal))
         audit_record(
             action="installation.updated",
             org_id=locked.org_id,
