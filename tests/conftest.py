@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+from django.db import transaction
 from django.test import Client
 
 from apps.core.executor import executor
@@ -49,8 +51,8 @@ def _fresh_executor():
     executor.clear()
 
 
-@pytest.fixture(autouse=True)
-def _clear_cache():
+def clear_cache() -> None:
+    """Empties this test worker's share of the cache (parallel workers share one Redis)."""
     from django.conf import settings
     from django.core.cache import cache
 
@@ -61,7 +63,31 @@ def _clear_cache():
             client.delete(key)
     else:
         cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    clear_cache()
     yield
+
+
+class _RolledBack(Exception):
+    pass
+
+
+@contextmanager
+def rolled_back():
+    """One case of a table test: the rows built once for the table stay, and whatever the case
+    writes is rolled back (a savepoint), with the cache and the task queue emptied first, so no case
+    sees another's writes. Lets a table build its objects once instead of once per case."""
+    clear_cache()
+    executor.clear()
+    try:
+        with transaction.atomic():
+            yield
+            raise _RolledBack
+    except _RolledBack:
+        pass
 
 
 @dataclass

@@ -41,7 +41,7 @@ from apps.orgs.models import (
     Workspace,
 )
 from apps.orgs.policy import ACTIONS, SCOPES
-from tests.conftest import ApiClient, MultipartForm
+from tests.conftest import ApiClient, MultipartForm, rolled_back
 from tests.extensions.conftest import BASE_MANIFEST, package_bytes, publish_draft
 from tests.factories import MembershipFactory, UserFactory
 from tests.orgs.endpoint import API, ORG, Endpoint
@@ -454,51 +454,56 @@ def test_every_organisation_endpoint_names_its_actions():
 
 
 # --- roles ----------------------------------------------------------------------------------------
+# Each endpoint's objects are built once; every (kind, role) case runs in a rolled-back savepoint.
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ENDPOINT_IDS)
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("kind", KINDS)
-def test_role_decides_access_to_each_endpoint(acme, api_for, static_dns, kind, role, endpoint):
-    # given a caller with ``role`` in acme and one of each object to act on
+def test_role_decides_access_to_each_endpoint(acme, api_for, static_dns, subtests, endpoint):
+    # given one of each object to act on in acme
     targets = make_targets(acme)
     if endpoint.staff:
         make_platform(acme.org)
-    client, own_ids = caller(kind, acme, role, api_for)
-    status, code = expected_outcome(endpoint, role, kind)
-    before = snapshot(acme.org)
-    # when it calls the endpoint
-    res = client.call(endpoint.method, endpoint.url(targets.ids(**own_ids)), endpoint.body)
-    # then the policy's answer is what came back
-    if code is None:
-        assert res.status_code == status, f"{role} ({kind}) expected {status}: {body_text(res)}"
-    else:
-        assert_error(res, status, code)
-        assert snapshot(acme.org) == before, "a refused request changed the organisation"
+    for kind in KINDS:
+        for role in ROLES:
+            with subtests.test(kind=kind, role=role), rolled_back():
+                # and a caller with ``role`` in acme
+                client, own_ids = caller(kind, acme, role, api_for)
+                before = snapshot(acme.org)
+                status, code = expected_outcome(endpoint, role, kind)
+                # when it calls the endpoint
+                res = client.call(endpoint.method, endpoint.url(targets.ids(**own_ids)), endpoint.body)
+                # then the policy's answer is what came back
+                if code is None:
+                    assert res.status_code == status, f"{role} ({kind}) expected {status}: {body_text(res)}"
+                else:
+                    assert_error(res, status, code)
+                    assert snapshot(acme.org) == before, "a refused request changed the organisation"
 
 
 # --- token scopes ---------------------------------------------------------------------------------
-SCOPED_CASES = [
-    pytest.param(e, scope, id=f"{e.id} without {scope}")
-    for e in ENDPOINTS
-    for scope in sorted({ACTIONS[a][0] for a in e.actions})
-]
+def _scopes_needed(endpoint: Endpoint) -> list[str]:
+    return sorted({ACTIONS[a][0] for a in endpoint.actions})
 
 
-@pytest.mark.parametrize(("endpoint", "scope"), SCOPED_CASES)
-def test_token_without_the_needed_scope_is_refused(acme, api_for, static_dns, endpoint, scope):
-    # given an owner token holding every scope except one the endpoint needs (a write scope
-    # includes its read scope, so both go when the read scope is the one withheld)
+SCOPED_ENDPOINTS = [e for e in ENDPOINTS if _scopes_needed(e)]
+
+
+@pytest.mark.parametrize("endpoint", SCOPED_ENDPOINTS, ids=[e.id for e in SCOPED_ENDPOINTS])
+def test_token_without_the_needed_scope_is_refused(acme, api_for, static_dns, subtests, endpoint):
     targets = make_targets(acme)
     if endpoint.staff:
         make_platform(acme.org)
-    withheld = {scope, scope.replace(":read", ":write")}
-    api = api_for(acme.org, role=Role.OWNER, scopes=[s for s in SCOPES if s not in withheld])
-    before = snapshot(acme.org)
-    # when it calls the endpoint
-    res = api.call(endpoint.method, endpoint.url(targets.ids()), endpoint.body)
-    # then it is refused for the scope, and nothing changed
-    error = assert_error(res, 403, "missing_scope")
-    assert scope in error["message"]
-    assert snapshot(acme.org) == before
+    for scope in _scopes_needed(endpoint):
+        with subtests.test(withheld=scope), rolled_back():
+            # given an owner token holding every scope except one the endpoint needs (a write scope
+            # includes its read scope, so both go when the read scope is the one withheld)
+            withheld = {scope, scope.replace(":read", ":write")}
+            api = api_for(acme.org, role=Role.OWNER, scopes=[s for s in SCOPES if s not in withheld])
+            before = snapshot(acme.org)
+            # when it calls the endpoint
+            res = api.call(endpoint.method, endpoint.url(targets.ids()), endpoint.body)
+            # then it is refused for the scope, and nothing changed
+            error = assert_error(res, 403, "missing_scope")
+            assert scope in error["message"]
+            assert snapshot(acme.org) == before
 
 
 @pytest.mark.parametrize("path", ["me", "orgs"])

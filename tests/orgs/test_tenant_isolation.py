@@ -18,7 +18,7 @@ from apps.core import clock
 from apps.core.crypto import secret_hash
 from apps.core.ids import new_id
 from apps.orgs.models import ApiToken, Role, ServiceAccount
-from tests.conftest import ApiClient, issue_token
+from tests.conftest import ApiClient, issue_token, rolled_back
 from tests.orgs.marketplace_endpoints import AREAS
 from tests.orgs.test_authorization import (
     ENDPOINTS,
@@ -49,32 +49,34 @@ def owner_client(kind: str, tenant, api_for) -> ApiClient:
 
 
 # --- the API: another tenant's ids ----------------------------------------------------------------
+# Each test builds its objects once; every case runs in a rolled-back savepoint (tests/conftest.py).
 @pytest.mark.parametrize("endpoint", ORG_ENDPOINTS, ids=[e.id for e in ORG_ENDPOINTS])
-@pytest.mark.parametrize("kind", KINDS)
-def test_another_organisations_ids_are_not_found(acme, globex, api_for, kind, endpoint):
-    # given acme's owner, and one of each object in globex
+def test_another_organisations_ids_are_not_found(acme, globex, api_for, subtests, endpoint):
+    # given one of each object in globex
     theirs = make_targets(globex)
-    client = owner_client(kind, acme, api_for)
     before = snapshot(globex.org)
-    # when the owner calls the endpoint with globex's organisation and object ids
-    res = client.call(endpoint.method, endpoint.url(theirs.ids()), endpoint.body)
-    # then globex does not exist for them, and nothing in it changed
-    assert_error(res, 404, "not_found")
-    assert snapshot(globex.org) == before
+    for kind in KINDS:
+        with subtests.test(kind=kind), rolled_back():
+            # when acme's owner calls the endpoint with globex's organisation and object ids
+            res = owner_client(kind, acme, api_for).call(endpoint.method, endpoint.url(theirs.ids()), endpoint.body)
+            # then globex does not exist for them, and nothing in it changed
+            assert_error(res, 404, "not_found")
+            assert snapshot(globex.org) == before
 
 
 @pytest.mark.parametrize("endpoint", OBJECT_ENDPOINTS, ids=[e.id for e in OBJECT_ENDPOINTS])
-@pytest.mark.parametrize("kind", KINDS)
-def test_another_organisations_objects_are_not_found_under_your_own(acme, globex, api_for, kind, endpoint):
-    # given acme's owner, and globex's objects
+def test_another_organisations_objects_are_not_found_under_your_own(acme, globex, api_for, subtests, endpoint):
+    # given acme's and globex's objects
     mine, theirs = make_targets(acme), make_targets(globex)
-    client = owner_client(kind, acme, api_for)
     before = snapshot(globex.org)
-    # when the owner names acme as the organisation but globex's object
-    res = client.call(endpoint.method, endpoint.url(theirs.ids(org_id=mine.org.pk)), endpoint.body)
-    # then the object does not exist for them
-    assert_error(res, 404, "not_found")
-    assert snapshot(globex.org) == before
+    for kind in KINDS:
+        with subtests.test(kind=kind), rolled_back():
+            # when acme's owner names acme as the organisation but globex's object
+            url = endpoint.url(theirs.ids(org_id=mine.org.pk))
+            res = owner_client(kind, acme, api_for).call(endpoint.method, url, endpoint.body)
+            # then the object does not exist for them
+            assert_error(res, 404, "not_found")
+            assert snapshot(globex.org) == before
 
 
 @pytest.mark.parametrize("endpoint", ORG_ENDPOINTS, ids=[e.id for e in ORG_ENDPOINTS])
@@ -149,34 +151,41 @@ def bad_id(variant: str, placeholder: str, real: str, targets) -> str:
     }[variant]()
 
 
-def _malformed_cases():
-    for endpoint in ENDPOINTS:
-        for placeholder in (p for p in endpoint.placeholders if p not in _NOT_IDS):
-            # the org id is checked differently for people and for tokens; object ids alike
-            kinds = KINDS if placeholder == "org_id" else ["session"]
-            for kind in kinds:
-                for variant in BAD_IDS:
-                    case_id = f"{kind}-{endpoint.id}-{placeholder}-{variant}"
-                    yield pytest.param(endpoint, placeholder, variant, kind, id=case_id)
+def _id_placeholders(endpoint) -> list[str]:
+    return [p for p in endpoint.placeholders if p not in _NOT_IDS]
 
 
-@pytest.mark.parametrize(("endpoint", "placeholder", "variant", "kind"), list(_malformed_cases()))
-def test_malformed_and_mistyped_ids_are_not_found(acme, api_for, endpoint, placeholder, variant, kind):
-    # given acme's owner and acme's own objects
+def _malformed_cases(endpoint):
+    for placeholder in _id_placeholders(endpoint):
+        # the org id is checked differently for people and for tokens; object ids alike
+        for kind in KINDS if placeholder == "org_id" else ["session"]:
+            for variant in BAD_IDS:
+                yield placeholder, kind, variant
+
+
+ID_ENDPOINTS = [e for e in ENDPOINTS if _id_placeholders(e)]
+
+
+@pytest.mark.parametrize("endpoint", ID_ENDPOINTS, ids=[e.id for e in ID_ENDPOINTS])
+def test_malformed_and_mistyped_ids_are_not_found(acme, api_for, subtests, endpoint):
+    # given acme's own objects
     mine = make_targets(acme)
     if endpoint.staff:  # staff endpoints refuse everyone else before looking at ids (403)
         make_platform(acme.org)
-    client = owner_client(kind, acme, api_for)
-    ids = mine.ids()
-    if endpoint.id.startswith("DELETE /me/sessions"):
-        ids["session_id"] = own_session_id(client)
-    ids[placeholder] = bad_id(variant, placeholder, ids[placeholder], mine)
-    before = snapshot(acme.org)
-    # when one id in the path is broken
-    res = client.call(endpoint.method, endpoint.url(ids), endpoint.body)
-    # then it names nothing
-    assert_error(res, 404)
-    assert snapshot(acme.org) == before
+    for placeholder, kind, variant in _malformed_cases(endpoint):
+        with subtests.test(placeholder=placeholder, kind=kind, variant=variant), rolled_back():
+            # and acme's owner
+            client = owner_client(kind, acme, api_for)
+            ids = mine.ids()
+            if endpoint.id.startswith("DELETE /me/sessions"):
+                ids["session_id"] = own_session_id(client)
+            ids[placeholder] = bad_id(variant, placeholder, ids[placeholder], mine)
+            before = snapshot(acme.org)
+            # when one id in the path is broken
+            res = client.call(endpoint.method, endpoint.url(ids), endpoint.body)
+            # then it names nothing
+            assert_error(res, 404)
+            assert snapshot(acme.org) == before
 
 
 # --- the API: credentials that no longer work ------------------------------------------------------
@@ -197,21 +206,22 @@ def _spoil(token_state: str, org) -> ApiClient:
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.id for e in ENDPOINTS])
-@pytest.mark.parametrize("token_state", ["revoked", "expired", "disabled_account", "unknown", "anonymous"])
-def test_unusable_credentials_are_unauthenticated_everywhere(acme, token_state, endpoint):
-    # given an owner token of acme that has been revoked or has expired (or no usable credential)
+def test_unusable_credentials_are_unauthenticated_everywhere(acme, subtests, endpoint):
     mine = make_targets(acme)
-    client = _spoil(token_state, acme.org)
-    before = snapshot(acme.org)
-    # when it calls the endpoint
-    res = client.call(endpoint.method, endpoint.url(mine.ids()), endpoint.body)
-    # then it is not authenticated, and nothing changed
-    if endpoint.public and token_state == "anonymous":  # the storefront serves anonymous callers
-        assert res.status_code == endpoint.ok, res.content[:300]
-        return
-    assert_error(res, 401, "unauthenticated")
-    assert res["WWW-Authenticate"].startswith("Bearer")
-    assert snapshot(acme.org) == before
+    for token_state in ["revoked", "expired", "disabled_account", "unknown", "anonymous"]:
+        with subtests.test(token_state=token_state), rolled_back():
+            # given an owner token of acme that has been revoked or has expired (or no usable credential)
+            client = _spoil(token_state, acme.org)
+            before = snapshot(acme.org)
+            # when it calls the endpoint
+            res = client.call(endpoint.method, endpoint.url(mine.ids()), endpoint.body)
+            # then it is not authenticated, and nothing changed
+            if endpoint.public and token_state == "anonymous":  # the storefront serves anonymous callers
+                assert res.status_code == endpoint.ok, res.content[:300]
+                continue
+            assert_error(res, 401, "unauthenticated")
+            assert res["WWW-Authenticate"].startswith("Bearer")
+            assert snapshot(acme.org) == before
 
 
 # --- the portal -----------------------------------------------------------------------------------
@@ -305,33 +315,35 @@ def test_portal_tables_cover_every_organisation_page():
 
 
 @pytest.mark.parametrize("name", PORTAL_PAGES)
-@pytest.mark.parametrize("method", ["GET", "POST"])
-def test_portal_pages_of_another_organisation_are_not_found(acme, globex, name, method):
+def test_portal_pages_of_another_organisation_are_not_found(acme, globex, subtests, name):
     # given alice, acme's owner
     theirs = make_targets(globex)
-    alice = session_client(acme.owner)
     before = snapshot(globex.org)
-    # when she opens (or posts a form to) a page of globex
-    url = _portal_url(name, theirs.ids())
-    res = alice.get(url) if method == "GET" else alice.post(url, PAGE_FORMS[name])
-    # then it does not exist for her
-    assert_not_found_page(res)
-    assert snapshot(globex.org) == before
+    for method in ["GET", "POST"]:
+        with subtests.test(method=method), rolled_back():
+            alice = session_client(acme.owner)
+            # when she opens (or posts a form to) a page of globex
+            url = _portal_url(name, theirs.ids())
+            res = alice.get(url) if method == "GET" else alice.post(url, PAGE_FORMS[name])
+            # then it does not exist for her
+            assert_not_found_page(res)
+            assert snapshot(globex.org) == before
 
 
 @pytest.mark.parametrize("name", list(PORTAL_ACTIONS))
-@pytest.mark.parametrize("org", ["theirs", "mine"])
-def test_portal_actions_on_another_organisations_objects_are_not_found(acme, globex, name, org):
-    # given alice, and globex's objects
+def test_portal_actions_on_another_organisations_objects_are_not_found(acme, globex, subtests, name):
+    # given globex's objects
     mine, theirs = make_targets(acme), make_targets(globex)
-    alice = session_client(acme.owner)
     before = snapshot(globex.org)
-    # when she acts on a globex object, under globex's id or under acme's
-    ids = theirs.ids() if org == "theirs" else theirs.ids(org_id=mine.org.pk)
-    res = alice.post(_portal_url(name, ids), {"role": "member"})
-    # then it does not exist for her, and globex is unchanged
-    assert_not_found_page(res)
-    assert snapshot(globex.org) == before
+    for org in ["theirs", "mine"]:
+        with subtests.test(org=org), rolled_back():
+            alice = session_client(acme.owner)
+            # when alice acts on a globex object, under globex's id or under acme's
+            ids = theirs.ids() if org == "theirs" else theirs.ids(org_id=mine.org.pk)
+            res = alice.post(_portal_url(name, ids), {"role": "member"})
+            # then it does not exist for her, and globex is unchanged
+            assert_not_found_page(res)
+            assert snapshot(globex.org) == before
 
 
 @pytest.mark.parametrize(
@@ -368,12 +380,13 @@ def test_portal_forms_naming_another_organisations_objects_change_nothing(acme, 
 
 
 @pytest.mark.parametrize("name", PORTAL_PAGES)
-@pytest.mark.parametrize("org_id", ["not-an-id", "org_123", "unknown", "workspace_id"])
-def test_portal_pages_with_malformed_organisation_ids_are_not_found(acme, name, org_id):
+def test_portal_pages_with_malformed_organisation_ids_are_not_found(acme, subtests, name):
     mine = make_targets(acme)
-    value = {"unknown": new_id("org"), "workspace_id": mine.workspace.pk}.get(org_id, org_id)
-    res = session_client(acme.owner).get(reverse(name, kwargs={"org_id": value}))
-    assert_not_found_page(res)
+    alice = session_client(acme.owner)
+    for org_id in ["not-an-id", "org_123", "unknown", "workspace_id"]:
+        with subtests.test(org_id=org_id):
+            value = {"unknown": new_id("org"), "workspace_id": mine.workspace.pk}.get(org_id, org_id)
+            assert_not_found_page(alice.get(reverse(name, kwargs={"org_id": value})))
 
 
 def test_the_org_switcher_does_not_switch_to_another_organisation(acme, globex):
