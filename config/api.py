@@ -4,8 +4,10 @@ from ninja import NinjaAPI
 
 from apps.accounts.api import router as me_router
 from apps.audit.api import router as audit_router
+from apps.billing.api import router as billing_router
 from apps.certification.api import router as certification_router
 from apps.core.api import PlazaParser, install_exception_handlers
+from apps.embed.api import router as embed_router
 from apps.events.api import router as events_router
 from apps.extensions.api import router as extensions_router
 from apps.installs.api import router as installs_router
@@ -17,6 +19,7 @@ from apps.orgs.console.api import router as console_router
 from apps.orgs.security.api import router as security_router
 from apps.orgs.sso.api import router as sso_router
 from apps.runtime.api import router as runtime_router
+from apps.webhooks.api import router as webhooks_router
 
 api = NinjaAPI(
     title="Plaza API",
@@ -43,3 +46,6 @@ api.add_router("", certification_router)
 api.add_router("", installs_router)
 api.add_router("", install_controls_router)
 api.add_router("", listings_router)
+api.add_router("", webhooks_router)
+api.add_router("", billing_router)
+api.add_router("", embed_router)

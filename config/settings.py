@@ -78,7 +78,10 @@ INSTALLED_APPS = [
     "apps.runtime",
     "apps.certification",
     "apps.installs",
+    "apps.webhooks",
     "apps.listings",
+    "apps.billing",
+    "apps.embed",
 ]
 
 MIDDLEWARE = [
@@ -410,6 +413,7 @@ PLAZA_INSTALL_CLEANERS = env_list(
         "apps.installs.cleaners.installation_records",
         "apps.orgs.cleaners.installation_tokens",
         "apps.runtime.cleaners.installation_data",
+        "apps.webhooks.cleaners.installation_deliveries",
     ],
 )
 # How many earlier versions of an installation stay one click away (their packages are kept and
@@ -435,3 +439,154 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING" if IS_TEST else "INFO")},
 }
+
+# --- event ingestion (apps/events, #8) -------------------------------------------------------------
+# Limits of POST /api/v1/events and /api/v1/events/batch (docs/events.md, "Limits").
+PLAZA_EVENTS_MAX_BODY_BYTES = env_int("PLAZA_EVENTS_MAX_BODY_BYTES", 256 * 1024)  # one event's request body
+PLAZA_EVENTS_MAX_BATCH_BYTES = env_int("PLAZA_EVENTS_MAX_BATCH_BYTES", 2 * 1024 * 1024)  # a batch's body
+PLAZA_EVENTS_MAX_AGE_DAYS = env_int("PLAZA_EVENTS_MAX_AGE_DAYS", 30)  # oldest occurred_at accepted
+PLAZA_EVENTS_MAX_FUTURE_SECONDS = env_int("PLAZA_EVENTS_MAX_FUTURE_SECONDS", 300)  # clock skew allowed
+# How long an Idempotency-Key's first answer is kept (and replayed).
+PLAZA_IDEMPOTENCY_HOURS = env_int("PLAZA_IDEMPOTENCY_HOURS", 24)
+CELERY_BEAT_SCHEDULE["purge-idempotency-records"] = {
+    "task": "events.purge_idempotency_records",
+    "schedule": env_int("PLAZA_IDEMPOTENCY_PURGE_SECONDS", 3600),
+}
+# --- end event ingestion ----------------------------------------------------------------------------
+
+# --- webhook delivery (apps/webhooks, #8) ----------------------------------------------------------
+# docs/webhooks.md and docs/configuration.md. Delays live in Message.next_attempt_at; Celery only
+# carries "look for due messages".
+# Seconds before attempt 1, 2, … (Svix's schedule): after the last, the message is failed (the DLQ).
+PLAZA_WEBHOOK_RETRY_SCHEDULE = [
+    float(s)
+    for s in env_list("PLAZA_WEBHOOK_RETRY_SCHEDULE", ["0", "5", "300", "1800", "7200", "18000", "36000", "36000"])
+]
+# Each retry delay is spread by ± this fraction, so a failed burst does not come back as one burst.
+PLAZA_WEBHOOK_RETRY_JITTER = env_int("PLAZA_WEBHOOK_RETRY_JITTER_PERCENT", 10) / 100
+# A Retry-After on 429/503 is honoured up to this many seconds.
+PLAZA_WEBHOOK_RETRY_AFTER_MAX_SECONDS = env_int("PLAZA_WEBHOOK_RETRY_AFTER_MAX_SECONDS", 3600)
+PLAZA_WEBHOOK_CONNECT_TIMEOUT = env_int("PLAZA_WEBHOOK_CONNECT_TIMEOUT", 5)  # seconds to connect (TCP + TLS)
+PLAZA_WEBHOOK_TIMEOUT = env_int("PLAZA_WEBHOOK_TIMEOUT", 15)  # seconds for the whole exchange
+PLAZA_WEBHOOK_BATCH_SIZE = env_int("PLAZA_WEBHOOK_BATCH_SIZE", 200)  # messages claimed at once
+PLAZA_WEBHOOK_CONCURRENCY = env_int("PLAZA_WEBHOOK_CONCURRENCY", 100)  # requests in flight per worker process
+# A claimed message is another worker's again after this (its worker died): above the timeout.
+PLAZA_WEBHOOK_LEASE_SECONDS = env_int("PLAZA_WEBHOOK_LEASE_SECONDS", 60)
+# One deliver_due task sends for at most this long, then hands over to a new task.
+PLAZA_WEBHOOK_TASK_BUDGET_SECONDS = env_int("PLAZA_WEBHOOK_TASK_BUDGET_SECONDS", 50)
+# Circuit breaker: open after this many consecutive failures, probe again after the pause.
+PLAZA_WEBHOOK_BREAKER_THRESHOLD = env_int("PLAZA_WEBHOOK_BREAKER_THRESHOLD", 10)
+PLAZA_WEBHOOK_BREAKER_PAUSE_SECONDS = env_int("PLAZA_WEBHOOK_BREAKER_PAUSE_SECONDS", 60)
+# Messages per second per endpoint (an endpoint's rate_limit_per_second overrides it).
+PLAZA_WEBHOOK_RATE_LIMIT = env_int("PLAZA_WEBHOOK_RATE_LIMIT", 50)
+# An endpoint failing without a success for this long is disabled and its publisher told.
+PLAZA_WEBHOOK_DISABLE_AFTER_DAYS = env_int("PLAZA_WEBHOOK_DISABLE_AFTER_DAYS", 5)
+# Fan-out: a dispatch row is another worker's again after this (its worker died).
+PLAZA_WEBHOOK_DISPATCH_LEASE_SECONDS = env_int("PLAZA_WEBHOOK_DISPATCH_LEASE_SECONDS", 60)
+# The sweep picks up dispatch rows older than this whose task was lost.
+PLAZA_WEBHOOK_DISPATCH_GRACE_SECONDS = env_int("PLAZA_WEBHOOK_DISPATCH_GRACE_SECONDS", 5)
+CELERY_BEAT_SCHEDULE["sweep-webhooks"] = {
+    "task": "webhooks.sweep",
+    "schedule": env_int("PLAZA_WEBHOOK_SWEEP_SECONDS", 10),
+}
+# Endpoints, replay and test events (apps/webhooks/services/{endpoints,replay}.py).
+PLAZA_WEBHOOK_MAX_ENDPOINTS = env_int("PLAZA_WEBHOOK_MAX_ENDPOINTS", 20)  # per extension and environment
+PLAZA_WEBHOOK_REPLAY_MAX_MESSAGES = env_int("PLAZA_WEBHOOK_REPLAY_MAX_MESSAGES", 10_000)  # per replay job
+# Replayed (and backfilled) messages per endpoint per hour.
+PLAZA_WEBHOOK_REPLAY_HOURLY_MESSAGES = env_int("PLAZA_WEBHOOK_REPLAY_HOURLY_MESSAGES", 50_000)
+PLAZA_WEBHOOK_REPLAY_BATCH = env_int("PLAZA_WEBHOOK_REPLAY_BATCH", 500)  # messages a replay task step requeues
+PLAZA_WEBHOOK_TEST_EVENTS_PER_HOUR = env_int("PLAZA_WEBHOOK_TEST_EVENTS_PER_HOUR", 60)  # per endpoint
+# Restarts replay jobs whose task was lost.
+CELERY_BEAT_SCHEDULE["webhooks.replay_sweep"] = {
+    "task": "webhooks.replay_sweep",
+    "schedule": env_int("PLAZA_WEBHOOK_REPLAY_SWEEP_SECONDS", 300),
+}
+# --- end webhook delivery ---------------------------------------------------------------------------
+
+
+# --- embeds, delegated tokens, themes (apps/embed, #9) and entitlements (apps/billing) -------------
+def _dev_origin(host: str) -> str:
+    """``http://<host>:<port of PLAZA_BASE_URL>``: the development widget and demo host origins run on
+    the same server as Plaza, under other host names (browsers resolve ``*.localhost`` to loopback)."""
+    port = urlsplit(PLAZA_BASE_URL).port
+    return f"http://{host}" + (f":{port}" if port else "")
+
+
+def _origin_setting(name: str, default: str) -> str:
+    """An exact ``scheme://host[:port]`` (lowercase, no path), or "" (off)."""
+    value = env_str(name, default).strip().rstrip("/").lower()
+    if value and not re.fullmatch(r"https?://[a-z0-9.-]+(?::\d{1,5})?", value):
+        raise ImproperlyConfigured(f"{name} must be an origin like https://widgets.example.com, got {value!r}")
+    return value
+
+
+# The base origin widgets are served from: each installation's widgets get their own origin below it
+# (``<scheme>://inst-<id>.<host>[:port]``, apps/embed/origins.py), so widgets of different extensions
+# on one page are never same-origin siblings. Needs wildcard DNS (and a wildcard certificate) in production.
+PLAZA_WIDGET_ORIGIN = _origin_setting("PLAZA_WIDGET_ORIGIN", "" if IS_PRODUCTION else _dev_origin("widgets.localhost"))
+# The demo host product (apps/embed/demo_host.py); off ("") by default in production.
+PLAZA_DEMO_HOST_ORIGIN = _origin_setting(
+    "PLAZA_DEMO_HOST_ORIGIN", "" if IS_PRODUCTION else _dev_origin("host.localhost")
+)
+# Lifetime of a delegated token (seconds), kept within 60-300.
+PLAZA_EMBED_TOKEN_SECONDS = min(300, max(60, env_int("PLAZA_EMBED_TOKEN_SECONDS", 120)))
+# Lifetime of a launch (the host page's session with Plaza's embeds), in minutes.
+PLAZA_EMBED_LAUNCH_MINUTES = min(24 * 60, max(1, env_int("PLAZA_EMBED_LAUNCH_MINUTES", 60)))
+# base64 of 32 random bytes: the ES256 (P-256) key delegated tokens are signed with. Empty: derived
+# from SECRET_KEY (development and test only; production refuses to start without it).
+PLAZA_EMBED_TOKEN_KEY = env_str("PLAZA_EMBED_TOKEN_KEY", "")
+# After rotating PLAZA_EMBED_TOKEN_KEY: the earlier keys (the old values), still published in the
+# JWKS so tokens signed with them verify until they expire. Never used to sign.
+PLAZA_EMBED_TOKEN_KEYS_PREVIOUS = env_list("PLAZA_EMBED_TOKEN_KEYS_PREVIOUS", [])
+if IS_PRODUCTION and PLAZA_WIDGET_ORIGIN and not PLAZA_EMBED_TOKEN_KEY:
+    # Embeds are on: a token key derived from SECRET_KEY would change (and invalidate tokens) with it.
+    raise ImproperlyConfigured(
+        "Refusing to start in production mode: PLAZA_EMBED_TOKEN_KEY must be set (the base64 of 32 random bytes)."
+    )
+if (
+    IS_PRODUCTION
+    and PLAZA_WIDGET_ORIGIN
+    and urlsplit(PLAZA_WIDGET_ORIGIN).hostname == urlsplit(PLAZA_BASE_URL).hostname
+):
+    raise ImproperlyConfigured(
+        "Refusing to start in production mode: PLAZA_WIDGET_ORIGIN must differ from PLAZA_BASE_URL."
+    )
+if IS_PRODUCTION and PLAZA_WIDGET_ORIGIN:
+    _widget_host, _plaza_host = urlsplit(PLAZA_WIDGET_ORIGIN).hostname, urlsplit(PLAZA_BASE_URL).hostname or ""
+    if not PLAZA_WIDGET_ORIGIN.startswith("https://"):
+        raise ImproperlyConfigured("Refusing to start in production mode: PLAZA_WIDGET_ORIGIN must use https://.")
+    if _widget_host.endswith("." + _plaza_host) or _plaza_host.endswith("." + _widget_host):
+        # Widgets run extension code: under Plaza's own host name they could set cookies Plaza reads.
+        raise ImproperlyConfigured(
+            "Refusing to start in production mode: PLAZA_WIDGET_ORIGIN must not be a subdomain of "
+            "PLAZA_BASE_URL's host (or its parent): use a separate domain, e.g. https://plaza-widgets.example.net."
+        )
+if IS_PRODUCTION and PLAZA_DEMO_HOST_ORIGIN:
+    # The demo host starts launches (delegated tokens for a member, any role) for anyone who asks.
+    raise ImproperlyConfigured(
+        "Refusing to start in production mode: PLAZA_DEMO_HOST_ORIGIN is for development only (leave it empty)."
+    )
+# Widget and demo hosts are Plaza's own: admit them (every installation's subdomain of the widget host).
+for _origin in (PLAZA_WIDGET_ORIGIN, PLAZA_DEMO_HOST_ORIGIN):
+    if _origin and "*" not in ALLOWED_HOSTS:
+        _host = urlsplit(_origin).hostname
+        ALLOWED_HOSTS += [h for h in (_host, "." + _host if _origin == PLAZA_WIDGET_ORIGIN else "") if h]
+# Host routing (widget origins serve only /w/, the demo host only /demo-host/) and CORS for embeds.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("apps.core.api.ApiErrorEnvelopeMiddleware"), "apps.embed.middleware.EmbedHostMiddleware"
+)
+# Bearer tokens other than plz_ that the API accepts (apps/orgs/auth.py): dotted paths of functions
+# (request, raw token) -> Principal | None, tried in order. Delegated tokens of embedded widgets:
+PLAZA_BEARER_AUTHENTICATORS = env_list("PLAZA_BEARER_AUTHENTICATORS", ["apps.embed.tokens.authenticate_bearer"])
+# Uninstall removes the installation's entitlement grants too.
+PLAZA_INSTALL_CLEANERS += [
+    c for c in ["apps.billing.cleaners.installation_entitlements"] if c not in PLAZA_INSTALL_CLEANERS
+]
+# Demo data of apps above listings, for seed_demo (modules with seed_versions and seed_after).
+PLAZA_DEMO_SEEDERS = ["apps.embed.demo"]
+# Expired launches are deleted a day after they expire.
+CELERY_BEAT_SCHEDULE["sweep-launches"] = {
+    "task": "embed.sweep_launches",
+    "schedule": env_int("PLAZA_LAUNCH_SWEEP_SECONDS", 3600),
+}
+# --- end embeds -------------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ urlpatterns = [
     path("", include("apps.installs.urls")),
     path("", include("apps.installs.controls_urls")),
     path("", include("apps.listings.urls")),
+    path("", include("apps.webhooks.urls")),
+    path("", include("apps.billing.urls")),
+    path("", include("apps.embed.urls")),
 ]
 
 handler404 = "apps.core.handlers.not_found"

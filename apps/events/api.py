@@ -123,3 +123,9 @@ def check_schema(request: HttpRequest, name: str, payload: CompatibilityCheckIn)
     services.refuse_invalid(services.schema_problems(payload.schema_))
     problems = services.compatibility_report(event_type, payload.schema_, mode)
     return {"compatible": not problems, "mode": mode, "problems": [p.as_dict() for p in problems]}
+
+
+# Event ingestion and the event log (apps.events.ingest_api), under the same router.
+from apps.events.ingest_api import router as _ingest_router  # noqa: E402
+
+router.add_router("", _ingest_router)

@@ -70,3 +70,89 @@ class EventSchema(models.Model):
         if not self._state.adding:
             raise ValueError("Event schema versions are immutable; register a new version instead.")
         super().save(*args, **kwargs)
+
+
+# --- Event ingestion (issue #8) -------------------------------------------------------------
+
+
+class EventSource(models.TextChoices):
+    HOST = "host", "Host product (platform token)"
+    TENANT = "tenant", "Tenant (the org's own token)"
+    EXTENSION = "extension", "Extension (from the sandbox)"
+
+
+class Event(models.Model):
+    """One accepted event of a tenant (a customer org). Written once, never edited; its payload
+    was validated against ``event_type``'s schema version ``schema_version`` when accepted."""
+
+    id = PrefixedIdField(prefix="evt")
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+")  # the tenant
+    event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="events")
+    schema_version = models.PositiveIntegerField()
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=clock.now)
+    source = models.CharField(max_length=10, choices=EventSource.choices)
+    source_id = models.CharField(max_length=64, blank=True)  # the token's or installation's id
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["org", "received_at"], name="event_org_received"),
+            models.Index(fields=["org", "event_type", "received_at"], name="event_org_type_received"),
+            # The event log pages by id (time-ordered, apps.core.api.paginate) within a tenant.
+            models.Index(fields=["org", "id"], name="event_org_id"),
+            models.Index(fields=["org", "event_type", "id"], name="event_org_type_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class DispatchStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+
+
+class EventDispatch(models.Model):
+    """The outbox row of an accepted event, written in the same transaction as the event.
+    Whatever consumes events (webhook fan-out) claims it under a lease and marks it done; nothing
+    in this app knows who that is."""
+
+    id = PrefixedIdField(prefix="edp")
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="dispatch")
+    status = models.CharField(max_length=8, choices=DispatchStatus.choices, default=DispatchStatus.PENDING)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=clock.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="event_dispatch_status")]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to an ingestion request carrying ``Idempotency-Key``: a retry with the
+    same key and body gets the same answer; the same key with another body is refused. Expires
+    after ``PLAZA_IDEMPOTENCY_HOURS``; a periodic task deletes expired rows."""
+
+    id = PrefixedIdField(prefix="idk")
+    org = models.ForeignKey("orgs.Organization", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    body_hash = models.CharField(max_length=64)  # sha256 of the request body (and route)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "key"], name="idempotency_org_key_unique")]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.org_id}:{self.key}"

@@ -17,6 +17,7 @@ from apps.core.api import find_unstorable
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.schema_refs import external_refs, json_path
 from apps.events.compat import Incompatibility, check_compatibility
+from apps.events.minimise import annotation_problems
 from apps.events.models import CompatibilityMode, EventSchema, EventType
 
 # order.created, customer.address.updated: dotted lowercase words (also the scope's argument).
@@ -100,6 +101,7 @@ def schema_problems(schema) -> list[dict]:
         problems.append(
             _problem("$.schema", "json_schema_ref", f"Only local '$ref's (#/…) are allowed; found {refs[0]!r}.")
         )
+    problems.extend(annotation_problems(schema))  # x-plaza-scope: a known scope, where it counts
     return problems
 
 

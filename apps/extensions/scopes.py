@@ -96,6 +96,14 @@ FAMILIES: tuple[Family, ...] = (
         "billing",
     ),
     Family(
+        "pii:read",
+        None,
+        "pii:read",
+        "See personal data — names, e-mail addresses, phone numbers, postal addresses — in the events it receives",
+        "the personal data of your customers that the events it receives carry",
+        "pii",
+    ),
+    Family(
         "api",
         API_SCOPE,
         "api:members:read",

@@ -86,6 +86,9 @@ class Listing(ListingContent):
     # Words searched at tag weight besides the tags: category names, the publisher's name, the key.
     search_keywords = models.TextField(blank=True)
     search_vector = SearchVectorField(null=True, blank=True, editable=False)  # PostgreSQL only
+    # Features every installation may use without a grant (``apps.billing.entitlements``): names such
+    # as "reports.export". A billing fact set by the publisher (API), not moderated storefront content.
+    free_features = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(default=clock.now)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
+from django.conf import settings
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 from ninja.security import HttpBearer
 from ninja.utils import check_csrf
 
@@ -11,7 +15,26 @@ from apps.core.errors import PermissionDenied
 from apps.core.http import client_ip
 from apps.orgs.policy import Principal
 from apps.orgs.selectors import principal_from_request
-from apps.orgs.services import token_authenticate
+from apps.orgs.services import TOKEN_PREFIX, token_authenticate
+
+
+@functools.cache
+def _bearer_authenticators(paths: tuple[str, ...]) -> list:
+    """The functions of ``PLAZA_BEARER_AUTHENTICATORS`` (imported on first use: the apps that
+    provide them sit above this one and are never imported from here)."""
+    return [import_string(path) for path in paths]
+
+
+def other_bearer_principal(request: HttpRequest, token: str) -> Principal | None:
+    """A principal for a bearer token that is not a ``plz_`` token (e.g. an embedded widget's
+    delegated token, ``apps.embed.tokens``), from the registered authenticators in order."""
+    if token.startswith(TOKEN_PREFIX):
+        return None
+    for authenticate in _bearer_authenticators(tuple(getattr(settings, "PLAZA_BEARER_AUTHENTICATORS", ()) or ())):
+        principal = authenticate(request, token)
+        if principal is not None:
+            return principal
+    return None
 
 
 class PlazaAuth(HttpBearer):
@@ -28,7 +51,7 @@ class PlazaAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
         api_token = token_authenticate(token)
         if api_token is None:
-            return None
+            return other_bearer_principal(request, token)
         sa = api_token.service_account
         principal = Principal(
             kind="service_account",

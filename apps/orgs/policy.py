@@ -99,6 +99,25 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "listing.manage": ("listings:write", _BUILDERS),
     "review.create": ("reviews:write", _ADMINS),
     "review.reply": ("listings:write", _BUILDERS),
+    # Events (apps.events): a tenant sends its own events and reads its event log; the host
+    # product sends events into any tenant with a token of the platform organisation.
+    "event.ingest": ("events:write", _BUILDERS),
+    "event.view": ("events:read", _ADMINS),
+    "event.host_ingest": ("events:host", _BUILDERS),
+    # Webhooks (apps.webhooks): a publisher's endpoints for its extensions, the messages sent to
+    # them and replays; a customer's admins see their installations' deliveries.
+    "webhook_endpoint.view": ("webhooks:read", _BUILDERS),
+    "webhook_endpoint.manage": ("webhooks:write", _BUILDERS),
+    "webhook_message.view": ("webhooks:read", _BUILDERS),
+    "webhook.replay": ("webhooks:write", _BUILDERS),
+    "installation.deliveries.view": ("installs:read", _ADMINS),
+    # Embeds (apps.embed) and entitlements (apps.billing), on the customer organisation. A launch
+    # lets widgets act for any member (within the installation's grants), hence admins only.
+    "embed.launch": ("embed:launch", _ADMINS),
+    "embed.settings.view": ("embed:read", _ADMINS),
+    "embed.settings.manage": ("embed:write", _ADMINS),
+    "entitlement.view": ("billing:read", _ADMINS),
+    "entitlement.manage": ("billing:write", _ADMINS),
 }
 
 SCOPES: dict[str, str] = {
@@ -125,6 +144,16 @@ SCOPES: dict[str, str] = {
     "listings:read": "Read the organisation's marketplace listings, drafts included",
     "listings:write": "Edit listings, submit them for review, reply to reviews",
     "reviews:write": "Rate and review extensions the organisation has installed",
+    "events:read": "Read the organisation's event log, payloads included",
+    "events:write": "Send events into the organisation (and a publisher's own sandbox tenant)",
+    "events:host": "Platform host product: send events into any tenant (platform organisation only)",
+    "webhooks:read": "List an extension's webhook endpoints, the messages sent to them and their attempts",
+    "webhooks:write": "Manage webhook endpoints and their secrets, send test events, replay and backfill messages",
+    "embed:launch": "Start embedded widget sessions (launches) for the organisation's members, from a host product",
+    "embed:read": "Read the embed settings: host origins, themes, slot overrides",
+    "embed:write": "Change the embed settings: host origins, themes, slot overrides",
+    "billing:read": "Read entitlements granted to installations",
+    "billing:write": "Grant and revoke entitlements of installations",
 }
 
 # What an installation's managed service account (``ServiceAccount.installation_id``, apps.installs)

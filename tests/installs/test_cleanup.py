@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from apps.audit.models import AuditEvent
+from apps.billing.models import EntitlementGrant
 from apps.installs import services
 from apps.installs.models import CleanupReport, Installation
 from apps.installs.signals import installation_changed
 from apps.orgs.models import ApiToken, ServiceAccount
 from apps.runtime.models import Invocation, KVEntry
+from apps.webhooks.models import Endpoint, Message, MessageStatus
 from tests.installs.conftest import CONFIG_SCHEMA
 from tests.installs.support import KV_MODULE, KV_SCOPES, installed, session
 from tests.orgs.test_authorization import assert_error
@@ -19,6 +21,8 @@ DEFAULT_CLEANERS = [
     "apps.installs.cleaners.installation_records",
     "apps.orgs.cleaners.installation_tokens",
     "apps.runtime.cleaners.installation_data",
+    "apps.webhooks.cleaners.installation_deliveries",
+    "apps.billing.cleaners.installation_entitlements",
 ]
 
 
@@ -41,7 +45,8 @@ def alice_api(acme):
 
 @pytest.fixture
 def busy(acme, vendor, alice_api) -> Installation:
-    """An installation with a secret, a pending offer, stored data, a call record and a token."""
+    """An installation with a secret, a pending offer, stored data, a call record, a token, a pending
+    and a delivered webhook message, and an entitlement grant."""
     version = vendor.release(
         scopes=[*KV_SCOPES, "api:org:read"], config_schema=CONFIG_SCHEMA, files={"modules/main.wasm": KV_MODULE}
     )
@@ -55,6 +60,13 @@ def busy(acme, vendor, alice_api) -> Installation:
     Installation.objects.filter(pk=installation.pk).update(pending_version=newer)
     assert KVEntry.objects.filter(installation_id=installation.pk).count() == 1
     assert ApiToken.objects.filter(service_account__installation_id=installation.pk).count() == 1
+    endpoint = Endpoint.objects.create(extension=version.extension, url="https://hooks.vendor.example/plaza")
+    for status in (MessageStatus.PENDING, MessageStatus.SUCCEEDED):
+        Message.objects.create(
+            org=acme.org, installation=installation, endpoint=endpoint, event_type="order.created", body='{"a":1}',
+            status=status,
+        )  # fmt: skip
+    EntitlementGrant.objects.create(org=acme.org, installation_id=installation.pk, feature="reports.export")
     return installation
 
 
@@ -82,12 +94,19 @@ def test_uninstall_removes_everything_and_proves_it(acme, busy, alice_api, djang
     }  # fmt: skip
     assert by_cleaner["apps.orgs.cleaners.installation_tokens"]["removed"] == {"service_accounts": 1, "tokens": 1}
     assert by_cleaner["apps.runtime.cleaners.installation_data"]["removed"] == {"kv_entries": 1, "invocation_links": 1}
+    assert by_cleaner["apps.webhooks.cleaners.installation_deliveries"]["removed"] == {
+        "pending_deliveries": 1, "delivery_records": 1,
+    }  # fmt: skip
+    assert by_cleaner["apps.billing.cleaners.installation_entitlements"]["removed"] == {"grants": 1}
     assert all(not any(item["remaining"].values()) and not item["error"] for item in report["items"])
     # and the database agrees
     assert not KVEntry.objects.filter(installation_id=busy.pk).exists()
     assert not ServiceAccount.objects.filter(installation_id=busy.pk).exists()
     assert not ApiToken.objects.filter(service_account__installation_id=busy.pk).exists()
     assert Invocation.objects.filter(export="on_order_created", installation_id="").count() == 1
+    assert not Message.objects.filter(installation_id=busy.pk).exists()
+    assert sorted(Message.objects.values_list("status", "body")) == [("cancelled", "{}"), ("succeeded", "{}")]
+    assert not EntitlementGrant.objects.filter(installation_id=busy.pk).exists()
     busy.refresh_from_db()
     assert (busy.status, busy.config, busy.config_secrets_encrypted, busy.granted_scopes) == ("uninstalled", {}, "", [])
     assert busy.pending_version_id is None and busy.uninstalled_by == acme.owner

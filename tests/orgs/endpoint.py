@@ -18,6 +18,7 @@ class Endpoint:
     users_only: bool = False  # refused to service accounts whatever their role (code users_only)
     staff: bool = False  # platform staff only: the caller's organisation is made the platform organisation
     public: bool = False  # needs no credentials (the storefront); credentials that are sent must be valid
+    tokens_only: bool = False  # refused to browser sessions (code token_required): event ingestion
 
     @property
     def id(self) -> str:

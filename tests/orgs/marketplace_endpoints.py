@@ -1,7 +1,6 @@
 """The marketplace areas' shares of the authorization table (tests/orgs/test_authorization.py).
 
-Each area module (``tests/installs/endpoints.py``, ``tests/installs/controls_endpoints.py``,
-``tests/listings/endpoints.py``) defines:
+Each area module (``tests/<app>/endpoints.py``, ``tests/installs/controls_endpoints.py``) defines:
 
 - ``ENDPOINTS``: its rows (``tests.orgs.endpoint.Endpoint``);
 - ``make_targets(tenant, targets) -> dict``: creates, in the target tenant, one of each object its
@@ -18,8 +17,19 @@ Each area module (``tests/installs/endpoints.py``, ``tests/installs/controls_end
   (tests/test_api_fuzz.py).
 """
 
+from tests.embed import endpoints as embed_endpoints
+from tests.events import endpoints as events_endpoints
 from tests.installs import controls_endpoints
 from tests.installs import endpoints as installs_endpoints
 from tests.listings import endpoints as listings_endpoints
+from tests.webhooks import endpoints as webhooks_endpoints
 
-AREAS = (installs_endpoints, controls_endpoints, listings_endpoints)
+# Later areas may use what earlier ones made in the target tenant (the installation, above all).
+AREAS = (
+    installs_endpoints,
+    controls_endpoints,
+    listings_endpoints,
+    events_endpoints,
+    webhooks_endpoints,
+    embed_endpoints,
+)

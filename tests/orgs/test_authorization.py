@@ -227,6 +227,8 @@ def expected_outcome(endpoint: Endpoint, role: str, kind: str) -> tuple[int, str
     """(status, error code) that ``policy.ACTIONS`` and the business rules predict."""
     if endpoint.users_only and kind == "token":
         return 403, "users_only"
+    if endpoint.tokens_only and kind == "session":
+        return 403, "token_required"
     for action in endpoint.actions:
         if role not in ACTIONS[action][1]:
             return 403, "role"
@@ -444,7 +446,8 @@ def test_table_covers_every_operation_in_the_openapi_schema(client):
 def test_table_exercises_every_policy_action():
     # member.leave is DELETE …/members/{your own id}: see test_every_member_can_leave_but_not_remove_others
     # scim.provision guards /scim/v2/ (SCIM error bodies, not the API envelope): see tests/orgs/scim
-    used = {action for e in ENDPOINTS for action in e.actions} | {"member.leave", "scim.provision"}
+    # event.host_ingest is the platform's host token sending into a tenant: see tests/events/test_ingest_api.py
+    used = {action for e in ENDPOINTS for action in e.actions} | {"member.leave", "scim.provision", "event.host_ingest"}
     assert set(ACTIONS) - used == set()
     assert used - set(ACTIONS) == set()
 

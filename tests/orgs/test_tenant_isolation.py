@@ -33,7 +33,13 @@ from tests.orgs.test_authorization import (
 )
 
 ORG_ENDPOINTS = [e for e in ENDPOINTS if e.org_scoped]
-OBJECT_ENDPOINTS = [e for e in ORG_ENDPOINTS if len(e.placeholders) > 1]
+# Event type names and schema versions are names, not ids (tests/events covers unknown ones).
+_NOT_IDS = {"name", "version"}
+for _area in AREAS:
+    _NOT_IDS |= getattr(_area, "NOT_IDS", set())
+# Endpoints naming an object of the organisation besides the organisation itself (slot and feature
+# names are shared by every tenant: not objects of one).
+OBJECT_ENDPOINTS = [e for e in ORG_ENDPOINTS if any(p not in _NOT_IDS | {"org_id"} for p in e.placeholders)]
 
 
 @pytest.fixture(autouse=True)
@@ -133,10 +139,6 @@ _OTHER_KIND = {
 # see tests/orgs/marketplace_endpoints.py).
 for _area in AREAS:
     _OTHER_KIND.update(getattr(_area, "OTHER_KIND", {}))
-# Event type names and schema versions are names, not ids (tests/events covers unknown ones).
-_NOT_IDS = {"name", "version"}
-for _area in AREAS:
-    _NOT_IDS |= getattr(_area, "NOT_IDS", set())
 BAD_IDS = ["garbage", "too_short", "lowercase", "unknown", "other_kind", "injection"]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import time
+from importlib import import_module
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -63,17 +64,26 @@ class Command(BaseCommand):
                 platform.save(update_fields=["is_platform"])
             sync_catalog(platform_org=Organization.objects.get(is_platform=True))
             versions = seed_demo_versions(out[0][0])
+            # Apps above this one add their demo data through PLAZA_DEMO_SEEDERS (modules with
+            # seed_versions(publisher) and seed_after(publisher, customer, customer_admin)).
+            seeders = [import_module(path) for path in settings.PLAZA_DEMO_SEEDERS]
+            for seeder in seeders:
+                versions += seeder.seed_versions(out[0][0])
         versions = [self._certified(version) for version in versions]
         if not connection.in_atomic_block:
             customer_owner = Organization.objects.get(slug="globex").memberships.get(role=Role.OWNER).user
             with context.bind(actor_type="system", actor_label="seed_demo"):
                 seed_demo_listings(out[0][0], out[1][0], customer_owner)
+                for seeder in seeders:
+                    seeder.seed_after(out[0][0], out[1][0], customer_owner)
         self._print(out)
         for version in versions:
             self.stdout.write(f"Demo extension: {version.extension.key} {version.version} ({version.status})")
         seed = base64.b64encode(demo_private_key().private_bytes_raw()).decode()
         self.stdout.write(f"Demo signing key (private seed, base64; demo only): {seed}")
         self.stdout.write(f"Storefront: {settings.PLAZA_BASE_URL}/marketplace/")
+        if settings.PLAZA_DEMO_HOST_ORIGIN:
+            self.stdout.write(f"Demo host with embedded widgets: {settings.PLAZA_DEMO_HOST_ORIGIN}/demo-host/")
 
     def _certified(self, version: ExtensionVersion, wait_seconds: float = 60.0) -> ExtensionVersion:
         """Wait for the demo version's certification (the submit started it: in-process by default,
