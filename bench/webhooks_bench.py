@@ -18,7 +18,9 @@ counts, so a burst of load from elsewhere on the machine does not decide the rat
 
 Target: Plaza ≥ 0.5 × bare. By default it runs on SQLite (a fresh file) and, when the local
 PostgreSQL answers, again on a scratch PostgreSQL database (each in a child process: Django is set
-up once per process). Exits 1 when a run misses the target.
+up once per process) — on ``DATABASE_URL``'s server when it names a PostgreSQL database (the scratch
+database is made beside it; the named one is not touched), else on 127.0.0.1:5432. Exits 1 when a
+run misses the target.
 """
 
 from __future__ import annotations
@@ -35,10 +37,23 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.5
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _pg_admin_url() -> str:
+    """The PostgreSQL server to make a scratch database on: ``DATABASE_URL``'s when it names one
+    (its maintenance database ``postgres``), else the local server."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        parts = urlsplit(url)
+        return urlunsplit(("postgresql", parts.netloc, "/postgres", "", ""))
+    return "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+PG_ADMIN = _pg_admin_url()
 
 RECEIVER = r"""
 import asyncio, sys
@@ -69,8 +84,9 @@ def start_receiver() -> tuple[subprocess.Popen, int]:
 
 
 def postgres_available() -> bool:
+    parts = urlsplit(PG_ADMIN)
     try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
             pass
         import psycopg
 
@@ -128,7 +144,7 @@ def run_one(engine: str, messages: int, rounds: int) -> dict:
         name = f"plaza_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
-        database_url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        database_url = urlunsplit(urlsplit(PG_ADMIN)._replace(path=f"/{name}"))
 
         def drop() -> None:
             from django.db import connections
@@ -235,7 +251,7 @@ def main() -> int:
         )
         failed = failed or r["ratio"] < TARGET_RATIO
     if "postgres" not in engines:
-        print("postgres: skipped (no PostgreSQL at 127.0.0.1:5432)")
+        print(f"postgres: skipped (no PostgreSQL at {urlsplit(PG_ADMIN).netloc})")
     return 1 if failed else 0
 
 

@@ -489,6 +489,8 @@ CELERY_BEAT_SCHEDULE["sweep-webhooks"] = {
     "task": "webhooks.sweep",
     "schedule": env_int("PLAZA_WEBHOOK_SWEEP_SECONDS", 10),
 }
+# Hooks run for an event a hook emitted only up to this depth of emitting hooks (services/hooks.py).
+PLAZA_WEBHOOK_HOOK_CHAIN_MAX = env_int("PLAZA_WEBHOOK_HOOK_CHAIN_MAX", 3)
 # Endpoints, replay and test events (apps/webhooks/services/{endpoints,replay}.py).
 PLAZA_WEBHOOK_MAX_ENDPOINTS = env_int("PLAZA_WEBHOOK_MAX_ENDPOINTS", 20)  # per extension and environment
 PLAZA_WEBHOOK_REPLAY_MAX_MESSAGES = env_int("PLAZA_WEBHOOK_REPLAY_MAX_MESSAGES", 10_000)  # per replay job

@@ -17,6 +17,7 @@ from apps.extensions.selectors import get_extension_for_principal
 from apps.installs.models import Installation
 from apps.installs.selectors import get_installation_for_principal
 from apps.listings.models import Listing
+from apps.orgs.policy import ip_allowed
 from apps.orgs.selectors import get_org_for_principal
 
 router = Router(tags=["billing"])
@@ -40,6 +41,8 @@ def check_entitlement(request: HttpRequest, feature: str):
             "Only an installation's token (a widget's delegated token or an installation access token) may ask.",
             code="installation_token_required",
         )
+    if not ip_allowed(principal.ip, account.org.ip_allowlist):  # as every policy check does
+        raise PermissionDenied("Your organisation's IP allowlist does not include this address.", code="ip_not_allowed")
     feature = clean_feature(feature)
     installation = Installation.objects.filter(pk=installation_id, org_id=account.org_id).first()
     if installation is None:

@@ -36,7 +36,9 @@ def get_launch(launch_id: str) -> Launch:
     if launch is None:
         raise NotFound("No such launch.", code="launch_not_found")
     if launch.expired:
-        raise LaunchExpired("The launch has expired: the host page must start a new one.", host_origin=launch.host_origin)
+        raise LaunchExpired(
+            "The launch has expired: the host page must start a new one.", host_origin=launch.host_origin
+        )
     return launch
 
 

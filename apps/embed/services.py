@@ -14,13 +14,14 @@ from django.db import transaction
 
 from apps.audit.services import audit_record
 from apps.core import clock
+from apps.core.api import find_unstorable
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.ids import is_valid_id
 from apps.embed.models import ColorScheme, EmbedSettings, Launch, Slot, SlotOverride, ThemePack
 from apps.embed.origins import normalise_origin
 from apps.embed.registry import ensure_registry
 from apps.embed.selectors import get_theme_pack
-from apps.embed.themes import parse_theme
+from apps.embed.themes import load_document, parse_theme
 from apps.orgs.models import Membership, Organization
 from apps.orgs.policy import Principal, authorize
 
@@ -96,8 +97,8 @@ def theme_pack_upload(*, principal: Principal, org: Organization, name: str, sch
         raise ValidationFailed("A theme pack's name has 1 to 60 characters.", param="name")
     if scheme not in ColorScheme.values:
         raise ValidationFailed("scheme is light or dark.", param="scheme")
-    resolved = parse_theme(document)
-    source = json.loads(document) if isinstance(document, (str, bytes)) else document
+    source = load_document(document)
+    resolved = parse_theme(source)
     with transaction.atomic():
         Organization.objects.select_for_update().filter(pk=org.pk).first()  # serialises version numbers
         existing = ThemePack.objects.filter(org=org)
@@ -167,7 +168,12 @@ def clean_context(context) -> dict:
         return {}
     if not isinstance(context, dict):
         raise ValidationFailed("context is a JSON object.", param="context")
-    size = len(json.dumps(context, separators=(",", ":"), ensure_ascii=False).encode())
+    try:  # NaN and Infinity are not JSON (the database refuses them); nor is NUL storable text
+        size = len(json.dumps(context, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
+        raise ValidationFailed("context must be plain JSON (no NaN or Infinity).", param="context") from None
+    if find_unstorable(context) is not None:
+        raise ValidationFailed("context must not contain NUL characters or lone surrogates.", param="context")
     if size > MAX_CONTEXT_BYTES:
         raise ValidationFailed(f"context is at most {MAX_CONTEXT_BYTES} bytes of JSON ({size}).", param="context")
     return context

@@ -17,6 +17,7 @@ import json
 import math
 import re
 
+from apps.core.api import find_unstorable
 from apps.core.errors import ValidationFailed
 
 MAX_DOCUMENT_BYTES = 64 * 1024
@@ -177,26 +178,42 @@ def _collect(node: dict, path: tuple[str, ...], inherited: str | None, tokens: d
             _collect(child, (*path, key), group_type, tokens, problems)
 
 
-def parse_theme(document) -> dict[str, dict]:
-    """Validate a DTCG document and return ``{css variable: {"type", "value"}}`` sorted by name.
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
-    Raises ValidationFailed (``theme_invalid``) with every problem in ``details``."""
+
+def load_document(document) -> dict:
+    """The DTCG document as a dict that can be stored as uploaded: JSON text (str or bytes) or an
+    already parsed object, at most MAX_DOCUMENT_BYTES, with no NaN/Infinity and no text the
+    database cannot store (NUL, lone surrogates). Raises ValidationFailed (``theme_invalid``)."""
     if isinstance(document, (str, bytes)):
-        raw = document.encode() if isinstance(document, str) else document
+        raw = document.encode("utf-8", "surrogatepass") if isinstance(document, str) else document
         if len(raw) > MAX_DOCUMENT_BYTES:
             raise ValidationFailed(f"A theme pack is at most {MAX_DOCUMENT_BYTES} bytes.", code="theme_invalid")
         try:
-            document = json.loads(raw, parse_constant=lambda c: None)
+            document = json.loads(raw, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
             raise ValidationFailed("The theme pack is not valid JSON.", code="theme_invalid") from None
     if not isinstance(document, dict):
         raise ValidationFailed("A theme pack is a JSON object of token groups.", code="theme_invalid")
-    try:  # an already parsed document (the API's) has the same limit: it is stored as uploaded
-        size = len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
-    except (ValueError, TypeError, RecursionError):
-        raise ValidationFailed("The theme pack is not valid JSON.", code="theme_invalid") from None
+    try:  # an already parsed document (the API's) has the same limits: it is stored as uploaded
+        size = len(json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
+    except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
+        raise ValidationFailed("The theme pack is not valid JSON (no NaN or Infinity).", code="theme_invalid") from None
     if size > MAX_DOCUMENT_BYTES:
         raise ValidationFailed(f"A theme pack is at most {MAX_DOCUMENT_BYTES} bytes.", code="theme_invalid")
+    if find_unstorable(document) is not None:
+        raise ValidationFailed(
+            "The theme pack must not contain NUL characters or lone surrogates.", code="theme_invalid"
+        )
+    return document
+
+
+def parse_theme(document) -> dict[str, dict]:
+    """Validate a DTCG document and return ``{css variable: {"type", "value"}}`` sorted by name.
+
+    Raises ValidationFailed (``theme_invalid``) with every problem in ``details``."""
+    document = load_document(document)
     problems = _Problems()
     tokens: dict[tuple[str, ...], tuple] = {}
     _collect(document, (), None, tokens, problems)

@@ -82,9 +82,7 @@ def delegated_token_issue(*, launch: Launch, installation: Installation, ip: str
     if not Membership.objects.filter(
         org_id=installation.org_id, user_id=launch.user_id, deactivated_at__isnull=True
     ).exists():
-        raise PermissionDenied(
-            "The launch's person is no longer a member of the organisation.", code="not_a_member"
-        )
+        raise PermissionDenied("The launch's person is no longer a member of the organisation.", code="not_a_member")
     now = int(clock.now().timestamp())
     lifetime = min(300, max(60, int(settings.PLAZA_EMBED_TOKEN_SECONDS)))
     scopes = token_scopes(installation, launch.user, ip=ip)

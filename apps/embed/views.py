@@ -12,6 +12,7 @@ the SDK script.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from pathlib import Path
 
@@ -34,8 +35,8 @@ from apps.embed.selectors import (
     get_widget_installation,
     theme_for,
 )
+from apps.embed.services import launch_reference
 from apps.embed.tokens import delegated_token_issue
-from apps.installs.selectors import effective_scopes
 from apps.embed.widgets import (
     ASSET_TYPES,
     REFERRER_POLICY,
@@ -44,7 +45,9 @@ from apps.embed.widgets import (
     package_of,
     widget_document,
 )
+from apps.installs.selectors import effective_scopes
 
+logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "embed"
 MAX_BODY = 2048
 
@@ -57,6 +60,17 @@ def _cors(response, origin: str):
     return response
 
 
+def _unlogged(response, request, launch_id: str):
+    """Django logs every 4xx/5xx with its path ("Forbidden: /embed/v1/launches/lch_…/tokens"): the
+    launch id is a capability, so log the answer here with the id replaced by its reference."""
+    if response.status_code >= 400:
+        response._has_been_logged = True
+        logger.warning(
+            "%s: %s", response.reason_phrase, request.path.replace(launch_id, launch_reference(launch_id))[:300]
+        )
+    return response
+
+
 def _launch_endpoint(methods: tuple[str, ...]):
     """Resolve the launch, refuse any Origin but its host origin (and answer the preflight for it),
     map domain errors to the API error envelope. A request without Origin (not a browser's) passes
@@ -65,6 +79,9 @@ def _launch_endpoint(methods: tuple[str, ...]):
     def decorator(view):
         @csrf_exempt
         def wrapper(request, launch_id: str, *args, **kwargs):
+            return _unlogged(answer(request, launch_id, *args, **kwargs), request, launch_id)
+
+        def answer(request, launch_id: str, *args, **kwargs):
             origin = request.META.get("HTTP_ORIGIN")
             try:
                 launch = get_launch(launch_id)

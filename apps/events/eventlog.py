@@ -45,7 +45,13 @@ def parse_time(value: str | None, param: str) -> dt.datetime | None:
         raise ValidationFailed(
             f"'{param}' is a date-time like 2026-11-01T09:30:00Z (or a date).", code="time_invalid", param=param
         )
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+    parsed = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+    try:
+        # A time valid where it is written may not exist in UTC (0001-01-01T00:00+14:00): the
+        # database would fail on it, so it is refused here.
+        return parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise ValidationFailed(f"'{param}' is out of range.", code="time_invalid", param=param) from None
 
 
 def clean_filters(*, type: str | None = None, since=None, until=None, id: str | None = None) -> LogFilters:

@@ -69,8 +69,23 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _minimise(root: dict, node: Any, value: Any, scopes: set[str] | frozenset[str], depth: int) -> Any:
-    chain = _chain(root, node)
+def _chains(root: dict, nodes: list) -> list[dict]:
+    """Every schema that applies to one value: each of ``nodes`` and its ``$ref`` chain, once."""
+    out: list[dict] = []
+    seen: set[int] = set()
+    for node in nodes:
+        for n in _chain(root, node):
+            if id(n) not in seen:
+                seen.add(id(n))
+                out.append(n)
+    return out
+
+
+def _minimise(root: dict, nodes: list, value: Any, scopes: set[str] | frozenset[str], depth: int) -> Any:
+    # A value may be described by several schemas at once (a node's own ``properties`` and those
+    # of the definition its ``$ref`` names, say): all of them are followed further down, so an
+    # annotation nested under any one of them is honoured.
+    chain = _chains(root, nodes)
     if depth >= MAX_DEPTH or not chain:
         return _copy(value)
     if isinstance(value, dict):
@@ -87,15 +102,14 @@ def _minimise(root: dict, node: Any, value: Any, scopes: set[str] | frozenset[st
             if not subs:
                 out[key] = _copy(item)
                 continue
-            sub_chains = [_chain(root, sub) for sub in subs]
-            needed = set().union(*(_required_scopes(c) for c in sub_chains))
+            needed = _required_scopes(_chains(root, subs))
             if not needed <= scopes:
                 continue
-            out[key] = _minimise(root, subs[0], item, scopes, depth + 1)
+            out[key] = _minimise(root, subs, item, scopes, depth + 1)
         return out
     if isinstance(value, list):
-        items = next((n["items"] for n in chain if isinstance(n.get("items"), dict)), None)
-        if items is None:
+        items = [n["items"] for n in chain if isinstance(n.get("items"), dict)]
+        if not items:
             return _copy(value)
         return [_minimise(root, items, v, scopes, depth + 1) for v in value]
     return value
@@ -110,7 +124,7 @@ def payload_for_scopes(schema, payload: dict, scopes) -> dict:
     document = getattr(schema, "schema", schema)
     if not isinstance(document, dict) or not isinstance(payload, dict):
         return _copy(payload)
-    return _minimise(document, document, payload, frozenset(scopes or ()), 0)
+    return _minimise(document, [document], payload, frozenset(scopes or ()), 0)
 
 
 def annotated_paths(schema: dict) -> list[tuple[str, str]]:

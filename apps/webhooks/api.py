@@ -54,6 +54,10 @@ def _out(endpoint, secrets: list | None = None) -> dict:
     return {**{f: getattr(endpoint, f) for f in EndpointOut.model_fields if f != "secrets"}, "secrets": secrets}
 
 
+def _since(since: dt.datetime | None) -> dt.datetime | None:
+    return replays.utc_moment(since, "since")
+
+
 def _status(status: str) -> str:
     if status and status not in MessageStatus.values:
         raise ValidationFailed(f"The status is one of {', '.join(MessageStatus.values)}.", param="status")
@@ -173,7 +177,7 @@ def list_messages(
     cursor: str | None = CURSOR_QUERY,
 ):
     endpoint = _endpoint(request, org_id, extension_id, endpoint_id, "webhook_message.view")
-    qs = selectors.messages_of(endpoint, status=_status(status), event_type=event_type, since=since)
+    qs = selectors.messages_of(endpoint, status=_status(status), event_type=event_type, since=_since(since))
     rows, next_cursor = paginate(qs, limit=limit, cursor=cursor)
     return {"data": rows, "next_cursor": next_cursor}
 
@@ -268,7 +272,7 @@ def list_deliveries(
     admins: status, attempts and the last error. No endpoint secret or publisher URL is shown."""
     org = get_org_for_principal(request.auth, org_id, "installation.deliveries.view")
     installation = get_installation_for_principal(request.auth, org, installation_id, "installation.deliveries.view")
-    qs = selectors.deliveries_of(installation, status=_status(status), event_type=event_type, since=since)
+    qs = selectors.deliveries_of(installation, status=_status(status), event_type=event_type, since=_since(since))
     rows, next_cursor = paginate(qs, limit=limit, cursor=cursor)
     return {"data": rows, "next_cursor": next_cursor}
 

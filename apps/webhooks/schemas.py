@@ -175,6 +175,13 @@ class DeliveryOut(Schema):
     delivered_at: dt.datetime | None = None
     failed_at: dt.datetime | None = None
 
+    @staticmethod
+    def resolve_last_error(obj) -> str:
+        # The engine's own error text names the publisher's endpoint: customers get a summary.
+        from apps.webhooks.selectors import delivery_error_for_customer
+
+        return delivery_error_for_customer(obj)
+
 
 class DeliveryDetailOut(DeliveryOut):
     body: str = Field(..., description="The payload sent (minimised to your grant).")

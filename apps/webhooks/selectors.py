@@ -29,6 +29,7 @@ from apps.webhooks.models import (
     EndpointSecret,
     Message,
     MessageKind,
+    MessageStatus,
     ReplayJob,
 )
 
@@ -171,6 +172,21 @@ def deliveries_of(
     the publisher's endpoints and sandbox hook runs alike."""
     qs = Message.objects.filter(installation=installation, org_id=installation.org_id).defer("body")
     return _message_filters(qs, status=status, event_type=event_type, since=since)
+
+
+def delivery_error_for_customer(message: Message) -> str:
+    """What a customer's admins see of why a delivery is not done. The engine's ``last_error`` is
+    the publisher's: it names the endpoint's host and addresses (connection errors, the SSRF
+    guard) and the publisher's own reason for disabling it, so customers get a summary."""
+    if not message.last_error:
+        return ""
+    if message.last_status_code:
+        return f"The extension's endpoint answered HTTP {message.last_status_code}."
+    if message.status == MessageStatus.CANCELLED:
+        return "Cancelled: nothing more is sent for it."
+    if message.last_error.startswith("Replay requested"):
+        return "The publisher asked to send it again."
+    return "The extension's endpoint could not be reached or was unavailable."
 
 
 def get_delivery_for_principal(

@@ -59,7 +59,7 @@ def _when(value: str, param: str) -> dt.datetime | None:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise ValidationFailed("Enter a date and time like 2026-01-31T14:00.", param=param) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return replays.utc_moment(moment, param)
 
 
 def _int(value: str, param: str, default: int) -> int:

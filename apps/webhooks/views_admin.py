@@ -53,6 +53,7 @@ def delivery_detail(request, org, principal, installation_id: str, message_id: s
         installation=installation,
         extension=installation.extension,
         message=message,
+        customer_error=selectors.delivery_error_for_customer(message),
         attempts=list(selectors.attempts_of(message)),
     )
     return render(request, "webhooks/delivery.html", ctx)

@@ -144,3 +144,12 @@ def test_console_grants_and_revokes(shop, login_client, bob):
     res = client.post(url, {"op": "grant", "installation": "inst_nope", "feature": "a.b"})
     assert res.status_code == 404
     assert login_client(bob).get(url).status_code == 403
+
+
+def test_entitlement_check_applies_the_ip_allowlist(shop):
+    _listing(shop.notes, free=["reports.basic"])
+    api = _delegated(shop, shop.notes)
+    assert api.call("GET", "entitlements/reports.basic").status_code == 200
+    shop.org.__class__.objects.filter(pk=shop.org.pk).update(ip_allowlist=["203.0.113.0/24"])
+    res = api.call("GET", "entitlements/reports.basic")
+    assert res.status_code == 403 and res.json()["error"]["code"] == "ip_not_allowed"

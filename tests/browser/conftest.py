@@ -15,12 +15,17 @@ names it, default ``/usr/bin/chromium``. When it is missing the tests are skippe
 ``PLAZA_REQUIRE_BROWSER=1`` (set in CI), when they fail. Every test under ``tests/browser/`` is marked
 ``browser`` (deselect them with ``-m "not browser"``). A failing test leaves a full-page screenshot,
 the page's HTML and the error in ``test-results/FAILED-<test id>.*``.
+
+The live server answers one request at a time (``_one_request_at_a_time``): on SQLite its threads
+share the test database's one connection, and a page that loads several widget frames at once
+would otherwise meet "database table is locked".
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -40,6 +45,23 @@ CHROMIUM_ARGS = [
 DEFAULT_TIMEOUT_MS = 15_000
 
 _reports = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_request_at_a_time():
+    """Serialises the live server's requests (the test client does not go through WSGIHandler)."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    lock = threading.Lock()
+    original = WSGIHandler.__call__
+
+    def locked(self, environ, start_response):
+        with lock:  # a response's body is written out after the lock is released
+            return original(self, environ, start_response)
+
+    WSGIHandler.__call__ = locked
+    yield
+    WSGIHandler.__call__ = original
 
 
 def chromium_path() -> str:

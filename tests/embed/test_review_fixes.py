@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from urllib.parse import urlsplit
 
 from django.test import Client
@@ -27,7 +28,9 @@ def test_launch_id_never_reaches_the_audit_log(shop, bob):
     res = ApiClient(widget_token).call("GET", f"orgs/{shop.org.pk}/audit-events")
     assert res.status_code == 200, res.content
     assert launch_id not in res.content.decode()
-    entry = AuditEvent.objects.get(org_id=shop.org.pk, action="embed.launch_created", target_id=launch_reference(launch_id))
+    entry = AuditEvent.objects.get(
+        org_id=shop.org.pk, action="embed.launch_created", target_id=launch_reference(launch_id)
+    )
     assert launch_id not in json.dumps(entry.changes) + entry.target_label
 
 
@@ -71,9 +74,8 @@ def test_connect_src_only_for_granted_fetch_hosts(shop):
         granted_scopes=[s for s in shop.points.granted_scopes if not s.startswith("http:fetch:")]
     )
     launch_id = shop.launch()
-    frame = next(
-        f for f in frames(Client(), launch_id, "order.sidebar").json()["frames"] if f["installation_id"] == shop.points.pk
-    )
+    answer = frames(Client(), launch_id, "order.sidebar").json()
+    frame = next(f for f in answer["frames"] if f["installation_id"] == shop.points.pk)
     parts = urlsplit(frame["src"])
     res = Client(HTTP_HOST=parts.netloc).get(parts.path)
     assert res.status_code == 200
@@ -94,3 +96,57 @@ def test_theme_upload_through_the_api_is_size_limited(acme):
     tokens = {"color": {"$type": "color", "bg": {"$value": "#ffffff", "$description": "x" * 200_000}}}
     res = api.call("POST", f"orgs/{acme.org.pk}/embed/themes", {"name": "Big", "tokens": tokens})
     assert res.status_code == 400 and res.json()["error"]["code"] == "theme_invalid"
+
+
+def test_nan_infinity_and_nul_in_stored_json_are_400s_not_500s(shop, bob, login_client):
+    """Python's json accepts NaN/Infinity (and the console's form path has no NUL filter); the
+    database refuses them: an IntegrityError surfaced as a 409 (API) or a 500 (console)."""
+    client = Client()
+    launch = client.post(
+        f"/api/v1/orgs/{shop.org.pk}/embed/launches",
+        f'{{"user_id": "{bob.pk}", "host_origin": "{HOST}", "context": {{"x": NaN}}}}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {shop.host_token}",
+    )
+    assert launch.status_code == 400 and launch.json()["error"]["param"] == "context"
+    theme = client.post(
+        f"/api/v1/orgs/{shop.org.pk}/embed/themes",
+        '{"name": "x", "tokens": {"c": {"$type": "color", "a": {"$value": "#fff", "$description": Infinity}}}}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issue_token(shop.org, scopes=['embed:write'])}",
+    )
+    assert theme.status_code == 400 and theme.json()["error"]["code"] == "theme_invalid"
+    console = login_client(shop.tenant.owner)
+    url = f"/orgs/{shop.org.pk}/console/embeds/"
+    for doc in (
+        '{"c": {"$type": "color", "a": {"$value": "#fff", "$description": NaN}}}',
+        '{"c": {"$type": "color", "a": {"$value": "#fff", "$description": "\\u0000"}}}',
+    ):
+        res = console.post(url, {"op": "upload", "name": "N", "scheme": "light", "tokens": doc})
+        assert res.status_code == 400, doc
+
+
+def test_launch_id_is_not_written_to_the_logs_on_errors(shop, caplog):
+    launch_id = shop.launch()
+    with caplog.at_level(logging.INFO):
+        assert mint(launch_id, "inst_" + "0" * 26).status_code == 404
+        assert frames(Client(), launch_id, "order.sidebar", origin="https://evil.example").status_code == 403
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert launch_reference(launch_id) in text and launch_id not in text
+
+
+def test_delegated_token_is_refused_by_management_and_minting_endpoints(shop):
+    """Guard: even an admin's delegated token reaches only the extension-reachable reads."""
+    admin = shop.tenant.user(Role.ADMIN)
+    api = ApiClient(token_for(shop, admin, shop.notes))
+    org = shop.org.pk
+    for method, path, body in (
+        ("POST", f"orgs/{org}/embed/launches", {"user_id": admin.pk, "host_origin": HOST}),
+        ("PATCH", f"orgs/{org}/embed/settings", {"host_origins": []}),
+        ("POST", f"orgs/{org}/installations/{shop.notes.pk}/entitlements", {"feature": "x"}),
+        ("POST", f"orgs/{org}/service-accounts", {"name": "n", "role": "admin"}),
+        ("GET", f"orgs/{org}/installations", None),
+    ):
+        res = api.call(method, path, body) if body is not None else api.call(method, path)
+        assert res.status_code == 403, (method, path, res.content)
+    assert api.call("GET", f"orgs/{org}/members").status_code == 200

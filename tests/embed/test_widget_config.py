@@ -26,3 +26,15 @@ def test_production_needs_a_token_key_when_embeds_are_on(tmp_path):
     )
     same = _check(tmp_path, PLAZA_WIDGET_ORIGIN="https://plaza.example.com", PLAZA_EMBED_TOKEN_KEY=key)
     assert same.returncode != 0 and "must differ" in same.stderr
+
+
+def test_production_refuses_widget_origins_under_plazas_host_plain_http_and_the_demo_host(tmp_path):
+    key = base64.b64encode(os.urandom(32)).decode()
+    for origin, message in (
+        ("https://widgets.plaza.example.com", "must not be a subdomain"),
+        ("http://widgets.example.net", "must use https://"),
+    ):
+        refused = _check(tmp_path, PLAZA_WIDGET_ORIGIN=origin, PLAZA_EMBED_TOKEN_KEY=key)
+        assert refused.returncode != 0 and message in refused.stderr, origin
+    demo = _check(tmp_path, PLAZA_DEMO_HOST_ORIGIN="https://demo.example.net")
+    assert demo.returncode != 0 and "PLAZA_DEMO_HOST_ORIGIN is for development only" in demo.stderr

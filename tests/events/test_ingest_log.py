@@ -64,6 +64,15 @@ def test_the_log_filters_by_type_time_and_id(acme, tenant_api, log_api, monkeypa
     assert_error(log_api.call("GET", f"orgs/{acme.org.pk}/events", {"cursor": "bogus"}), 400)
 
 
+@pytest.mark.parametrize("query", [{"since": "0001-01-01T00:00:00+14:00"}, {"until": "9999-12-31T23:59:59-14:00"}])
+def test_times_that_do_not_exist_in_utc_are_refused(acme, log_api, login_client, query):
+    # a time valid where it is written but outside what a date holds once moved to UTC
+    res = log_api.call("GET", f"orgs/{acme.org.pk}/events", query)
+    assert res.status_code == 400 and res.json()["error"]["code"] == "time_invalid", res.content
+    page = login_client(acme.owner).get(f"/orgs/{acme.org.pk}/console/events/", query)
+    assert page.status_code == 400
+
+
 def test_one_event_with_its_payload(acme, tenant_api, log_api):
     [event_id] = send_many(tenant_api, 1)
     res = log_api.call("GET", f"orgs/{acme.org.pk}/events/{event_id}")

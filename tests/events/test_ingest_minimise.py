@@ -98,6 +98,30 @@ def test_several_scopes_on_one_path_all_apply():
     assert payload_for_scopes(schema, {"p": 1}, {PII, "kv:read"}) == {"p": 1}
 
 
+def test_an_annotation_under_a_ref_sibling_is_honoured_too():
+    # given a property described twice: by the node's own properties and by its $ref's definition,
+    # where only the definition marks a nested field as personal data
+    schema = {
+        "$ref": "#/$defs/base",
+        "type": "object",
+        "properties": {"customer": {"type": "object"}},
+        "$defs": {
+            "base": {
+                "properties": {
+                    "customer": {
+                        "type": "object",
+                        "properties": {"email": {"type": "string", "x-plaza-scope": PII}},
+                    }
+                }
+            }
+        },
+    }
+    assert annotation_problems(schema) == []  # the registry accepts it, so it must be honoured
+    payload = {"customer": {"email": "a@example.com", "id": "c-1"}}
+    assert payload_for_scopes(schema, payload, {"events:read:x"}) == {"customer": {"id": "c-1"}}
+    assert payload_for_scopes(schema, payload, {PII}) == payload
+
+
 def test_annotated_paths_are_listed():
     assert annotated_paths(SCHEMA) == [
         ("$.billing.phone", PII),

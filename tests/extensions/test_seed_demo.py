@@ -30,7 +30,8 @@ def test_seed_demo_is_idempotent_and_prints_working_tokens(db):
     assert tokens == re.findall(r"API token\s+(plz_\S+)", first) and len(tokens) == 3
     # the event catalog, and the publisher's signed, submitted demo version
     assert EventType.objects.filter(name="order.created").exists()
-    assert ExtensionVersion.objects.filter(status="submitted").count() == 5  # the demo storefront's extensions
+    # the demo storefront's five extensions and the two demo widget extensions (apps/embed/demo/)
+    assert ExtensionVersion.objects.filter(status="submitted").count() == 7
     version = ExtensionVersion.objects.get(extension__key="acme-extensions.order-tagger")
     assert version.extension.key == "acme-extensions.order-tagger" and version.status == "submitted"
     assert read_artifact(version.package_sha256)

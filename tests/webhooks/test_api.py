@@ -208,6 +208,27 @@ def test_admins_see_their_installations_deliveries_with_the_payload(setup, api_f
     assert [r["id"] for r in failed_only] == [dead.pk]
 
 
+def test_customers_get_a_summary_instead_of_the_engines_error_text(setup, api_for):
+    # given deliveries whose last error names the publisher's endpoint (or its disable note)
+    [gone] = fan_out(event(setup.customer.org))
+    Message.objects.filter(pk=gone.pk).update(
+        status=MessageStatus.FAILED, last_error="hooks.vendor.example resolves to 10.1.2.3, which is private"
+    )
+    [paused] = fan_out(event(setup.customer.org))
+    Message.objects.filter(pk=paused.pk).update(
+        status=MessageStatus.FAILED, last_error="Endpoint disabled: internal note about our cluster"
+    )
+    api = api_for(setup.customer.org, role=Role.ADMIN, scopes=["installs:read"])
+    listed = api.call("GET", deliveries(setup)).json()
+    detail = api.call("GET", f"{deliveries(setup)}/{gone.pk}").json()
+    text = str(listed) + str(detail)
+    assert "vendor.example" not in text and "10.1.2.3" not in text and "cluster" not in text
+    assert detail["last_error"] == "The extension's endpoint could not be reached or was unavailable."
+    # the publisher still sees the engine's words
+    publisher = api_for(setup.publisher.org).call("GET", f"{ep(setup)}/messages/{gone.pk}").json()
+    assert "10.1.2.3" in publisher["last_error"]
+
+
 def test_deliveries_are_for_admins_of_that_organisation(setup, api_for, globex):
     assert session(setup.customer.user(Role.MEMBER)).call("GET", deliveries(setup)).status_code == 403
     assert api_for(globex.org).call("GET", deliveries(setup)).status_code == 404
@@ -239,6 +260,20 @@ def test_hostile_input_answers_4xx(setup, api_for, method, suffix, data):
     res = api_for(setup.publisher.org).call(method, ep(setup) + suffix, data)
     assert 400 <= res.status_code < 500, res.content
     assert "error" in res.json()
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_times_outside_what_a_date_holds_in_utc_answer_400(setup, api_for, moment):
+    # given a time that is valid where it is written but overflows once moved to UTC
+    api = api_for(setup.publisher.org)
+    res = api.call("GET", f"{ep(setup)}/messages", {"since": moment})
+    assert res.status_code == 400 and res.json()["error"]["param"] == "since", res.content
+    admin = api_for(setup.customer.org)
+    res = admin.call("GET", deliveries(setup), {"since": moment})
+    assert res.status_code == 400, res.content
+    body = {"kind": "backfill", "since": moment, "until": moment}
+    res = api.call("POST", f"{ep(setup)}/replays/preview", body)
+    assert res.status_code == 400 and "error" in res.json(), res.content
 
 
 @pytest.mark.parametrize("bad_id", ["x", "whe_" + "0" * 26, "msg_01", "../../", "whe_%00"])

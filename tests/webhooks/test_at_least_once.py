@@ -2,13 +2,16 @@
 arrive — every webhook-id seen, a duplicate only ever as the retry of a failed attempt — and none
 ends in the dead-letter queue.
 
-Runs in CI on every suite (SQLite and PostgreSQL) in a few seconds: the retry schedule is shrunk
+Runs in CI on every suite (SQLite and PostgreSQL) in 10–30 s: the retry schedule is shrunk
 to milliseconds (12 attempts, so the chance that one message fails them all, 0.2¹² × 10⁴ ≈ 4·10⁻⁵,
 cannot flake the run), the messages are bulk-created, and delivery is the real path: claim,
-sign, concurrent send over one session, record."""
+sign, concurrent send over one session, record. What it proves is delivery, not speed: the only
+time limit is a generous one that turns a hang into a failure (a loaded CI machine with two
+shared cores can take several times as long as an idle one)."""
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -23,6 +26,8 @@ from tests.webhooks.engine_support import Receiver, bulk_messages, deliver_until
 pytestmark = pytest.mark.django_db
 
 COUNT = 10_000
+# A hang fails the test; a slow machine does not (10,000 messages take 10–30 s on two idle cores).
+TIMEOUT_SECONDS = float(os.environ.get("PLAZA_TEST_AT_LEAST_ONCE_TIMEOUT", 600))
 
 
 def test_ten_thousand_messages_arrive_through_a_flaky_receiver(settings):
@@ -48,7 +53,7 @@ def test_ten_thousand_messages_arrive_through_a_flaky_receiver(settings):
         world = make_world(url=receiver.url)
         ids = bulk_messages(world, COUNT)
         started = time.perf_counter()
-        deliver_until_idle(timeout=120)
+        deliver_until_idle(timeout=TIMEOUT_SECONDS)
         elapsed = time.perf_counter() - started
     finally:
         receiver.close()
@@ -70,4 +75,3 @@ def test_ten_thousand_messages_arrive_through_a_flaky_receiver(settings):
     for seen in sample:
         Webhook(world.secret).verify(seen.body, seen.headers)
     print(f"\n10,000 messages through a 20 %-failing receiver: {elapsed:.1f} s, {failed} retries")
-    assert elapsed < 60

@@ -312,6 +312,9 @@ def test_replay_of_an_exhausted_message_gets_one_more_try(receiver):
     delivery.deliver_batch()
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED and len(receiver.requests) == 1
+    # numbered after the last attempt, never repeating one
+    assert message.attempts == 5
+    assert list(Attempt.objects.filter(message=message).values_list("number", flat=True)) == [5]
 
 
 def test_deliver_due_task_sends_every_batch_pipelined(receiver, settings):
@@ -338,3 +341,12 @@ def test_deliver_due_task_looks_again_shortly_for_a_near_retry(receiver, setting
     [successor] = executor.pending()  # a short countdown, not a long broker delay
     assert successor.task_name == "webhooks.deliver_due"
     assert 3 <= (successor.due - clock.now()).total_seconds() <= 6
+
+
+def test_a_response_holding_nul_characters_is_still_recorded(receiver):
+    receiver.behave = lambda seen, n: (200, {}, b"ok\x00\x00done")
+    _, message = one_message(receiver)
+    delivery.deliver_batch()
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SUCCEEDED
+    assert Attempt.objects.get(message=message).response_excerpt == "ok\ufffd\ufffddone"

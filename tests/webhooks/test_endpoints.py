@@ -78,6 +78,36 @@ def test_create_refuses_urls_that_can_never_be_valid(setup, url, code):
     assert exc.value.code == code and exc.value.param == "url"
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.\uff11/x",  # fullwidth 1: the HTTP client sends to 127.0.0.1
+        "https://\u2460\u2461\u2466.0.0.1/x",  # circled digits, mapped the same way
+        "https://169.254.169.\uff12\uff15\uff14/latest/meta-data",
+        "https://\uff11\uff10.0.0.1/x",
+    ],
+)
+def test_unicode_hosts_are_checked_as_the_client_sends_them(setup, url):
+    # given a host that only becomes an IP literal after IDNA mapping (what aiohttp/yarl do)
+    with pytest.raises(ValidationFailed) as exc:
+        services.endpoint_create(principal=person(setup.publisher.owner), extension=setup.extension, url=url)
+    assert exc.value.code == "url_not_public"
+
+
+@pytest.mark.parametrize("url", ["https://%31%32%37.0.0.1/x", "https://a.example\\.evil/x"])
+def test_hosts_the_client_cannot_send_to_are_invalid(setup, url):
+    with pytest.raises(ValidationFailed) as exc:
+        services.endpoint_create(principal=person(setup.publisher.owner), extension=setup.extension, url=url)
+    assert exc.value.code == "url_invalid"
+
+
+def test_an_idn_host_is_accepted(setup):
+    endpoint, _ = services.endpoint_create(
+        principal=person(setup.publisher.owner), extension=setup.extension, url="https://b\u00fccher.example/hook"
+    )
+    assert endpoint.status == EndpointStatus.ENABLED
+
+
 def test_plain_http_and_private_hosts_are_allowed_in_development(setup, settings):
     settings.PLAZA_ALLOW_PRIVATE_NETWORKS = True
     endpoint, _ = services.endpoint_create(
@@ -328,6 +358,21 @@ def test_a_manifest_url_the_check_refuses_becomes_a_disabled_endpoint_saying_why
     )
     [endpoint] = manifest_endpoints(extension)
     assert endpoint.status == EndpointStatus.DISABLED and "10.0.0.8" in endpoint.disabled_reason
+
+
+def test_a_refused_manifest_url_stays_disabled_when_it_comes_back(vendor):
+    # given a manifest URL the check refuses, removed from the manifest and declared again
+    extension = vendor.extension()
+    hooks = [{"event": "order.created", "url": "https://10.0.0.8/hook"}]
+    for manifests in ([{"hooks": hooks}], [{"hooks": []}], [{"hooks": hooks}]):
+        services.manifest_endpoints_sync(extension=extension, environment="production", manifests=manifests)
+    [endpoint] = manifest_endpoints(extension)
+    # then it is still disabled, saying why, and the publisher cannot enable it either
+    assert endpoint.status == EndpointStatus.DISABLED and "10.0.0.8" in endpoint.disabled_reason
+    with pytest.raises(ValidationFailed) as exc:
+        services.endpoint_enable(principal=None, endpoint=endpoint)
+    assert exc.value.code == "url_not_public"
+    assert Endpoint.objects.get(pk=endpoint.pk).status == EndpointStatus.DISABLED
 
 
 def test_the_sandbox_set_follows_the_version_installed_in_the_sandbox(vendor, django_capture_on_commit_callbacks):

@@ -93,6 +93,10 @@ def failed(message: Message, *, at: dt.datetime | None = None, attempts: int = 8
 def setup(vendor, acme) -> Setup:  # noqa: F811
     version = vendor.release(scopes=SCOPES)
     inst = installed(session(acme.owner), acme.org, version)
+    # Installed a week ago: the tests' events of the last days reach it (a backfill never sends
+    # an installation what its tenant sent before it was installed).
+    type(inst).objects.filter(pk=inst.pk).update(installed_at=clock.now() - dt.timedelta(days=7))
+    inst.refresh_from_db()
     endpoint, secret = services.endpoint_create(
         principal=person(vendor.tenant.owner), extension=version.extension, url="https://hooks.vendor.example/plaza"
     )

@@ -11,13 +11,14 @@ import pytest
 from apps.core import clock
 from apps.events.models import DispatchStatus, Event, EventDispatch
 from apps.events.signals import events_accepted
+from apps.installs.models import Installation
 from apps.runtime.runner import Result
 from apps.webhooks import tasks
 from apps.webhooks.cleaners import installation_deliveries
 from apps.webhooks.models import Attempt, Environment, Message, MessageKind, MessageStatus
 from apps.webhooks.services import delivery
 from apps.webhooks.services.fanout import dispatch_process, messages_for_event
-from tests.webhooks.engine_support import make_endpoint, make_event, make_world
+from tests.webhooks.engine_support import make_endpoint, make_event, make_extension, make_world
 
 pytestmark = pytest.mark.django_db
 
@@ -241,3 +242,98 @@ def test_ingested_event_reaches_the_endpoint_signed(settings):
         assert message.status == MessageStatus.SUCCEEDED
     finally:
         receiver.close()
+
+
+# --- events emitted by sandbox hooks ----------------------------------------------------------------
+EMITTING = Result("ok", emitted=[{"type": "order.created", "payload": {"order_id": "o-emitted"}}])
+
+
+def _fan_out_pending() -> int:
+    created = 0
+    for dispatch_id in EventDispatch.objects.filter(status=DispatchStatus.PENDING).values_list("pk", flat=True):
+        created += dispatch_process(dispatch_id)
+    return created
+
+
+def test_successful_hook_emits_its_events_into_the_tenant_once():
+    # given a hook that emits an event
+    world = make_world(hooks=[{"event": "order.created", "module": "main", "export": "go"}])
+    event = make_event(world)
+    dispatch_process(event.dispatch.pk)
+    message = Message.objects.get(event=event)
+    # when it runs, and then runs again (a worker died before recording the first run)
+    with mock.patch("apps.installs.services.runtime.installation_invoke", return_value=EMITTING):
+        report = delivery.deliver_batch()
+        Message.objects.filter(pk=message.pk).update(status=MessageStatus.PENDING, next_attempt_at=clock.now())
+        delivery.deliver_batch()
+    # then the emitted event was stored once, from the installation, in its tenant
+    assert report.succeeded == 1
+    [emitted] = Event.objects.filter(source="extension")
+    assert emitted.org_id == world.customer.pk and emitted.source_id == world.installation.pk
+    assert emitted.payload == {"order_id": "o-emitted"}
+    assert EventDispatch.objects.filter(event=emitted, status=DispatchStatus.PENDING).exists()
+    assert Attempt.objects.filter(message=message).first().response_excerpt.startswith("Emitted 1 event(s): 1 accepted")
+
+
+def test_refused_emitted_events_do_not_fail_the_run():
+    world = make_world(hooks=[{"event": "order.created", "module": "main", "export": "go"}])
+    dispatch_process(make_event(world).dispatch.pk)
+    invalid = Result("ok", emitted=[{"type": "order.created", "payload": {"total": 1}}])  # order_id missing
+    with mock.patch("apps.installs.services.runtime.installation_invoke", return_value=invalid):
+        report = delivery.deliver_batch()
+    assert report.succeeded == 1
+    assert not Event.objects.filter(source="extension").exists()
+    assert "1 refused" in Attempt.objects.get().response_excerpt
+
+
+def test_emitted_events_that_cannot_be_stored_fail_the_attempt_for_a_retry():
+    world = make_world(hooks=[{"event": "order.created", "module": "main", "export": "go"}])
+    dispatch_process(make_event(world).dispatch.pk)
+    with (
+        mock.patch("apps.installs.services.runtime.installation_invoke", return_value=EMITTING),
+        mock.patch("apps.events.ingest.events_emit", side_effect=RuntimeError("database gone")),
+    ):
+        report = delivery.deliver_batch()
+    assert report.retried == 1
+    assert Attempt.objects.get().error_class == "hook_emit_error"
+
+
+def test_an_emitted_event_never_runs_the_emitting_installations_hooks():
+    world = make_world(url=URL, hooks=[{"event": "order.created", "module": "main", "export": "go"}])
+    dispatch_process(make_event(world).dispatch.pk)
+    with mock.patch("apps.installs.services.runtime.installation_invoke", return_value=EMITTING) as invoke:
+        delivery.deliver_batch()
+        assert _fan_out_pending() == 1  # the emitted event: to the endpoint only
+        delivery.deliver_batch()
+    emitted = Event.objects.get(source="extension")
+    [message] = Message.objects.filter(event=emitted)
+    assert message.kind == MessageKind.WEBHOOK and message.endpoint_id == world.endpoint.pk
+    assert invoke.call_count == 1
+
+
+def test_hooks_answering_each_other_stop_at_the_chain_limit(settings):
+    # given two extensions in one tenant, each emitting order.created when it sees order.created
+    settings.PLAZA_WEBHOOK_HOOK_CHAIN_MAX = 2
+    hooks = [{"event": "order.created", "module": "main", "export": "go"}]
+    world = make_world(hooks=hooks)
+    other_extension, other_version = make_extension(world.publisher, scopes=["events:read:order.created"], hooks=hooks)
+    Installation.objects.create(
+        org=world.customer,
+        extension=other_extension,
+        version=other_version,
+        granted_scopes=["events:read:order.created"],
+    )
+    make_event(world)
+    # when everything is fanned out and run until nothing is left
+    with mock.patch("apps.installs.services.runtime.installation_invoke", return_value=EMITTING):
+        for _ in range(20):
+            created = _fan_out_pending()
+            ran = delivery.deliver_batch().sent
+            if not created and not ran:
+                break
+        else:
+            pytest.fail("the hooks kept triggering each other")
+    # then each round emitted one event per extension, and hooks ran for depths 0, 1 and 2 only
+    assert Event.objects.filter(source="extension").count() == 2 * 3
+    assert Message.objects.filter(kind=MessageKind.HOOK).count() == 2 + 2 + 2
+    assert not Message.objects.filter(status=MessageStatus.PENDING).exists()

@@ -295,6 +295,27 @@ def test_admins_see_deliveries_with_the_payload(setup):
     assert "hooks.vendor.example" not in html and "oops" not in html
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        "ClientConnectorError: Cannot connect to host hooks.vendor.example:443 ssl:default",
+        "hooks.vendor.example resolves to 10.1.2.3, which is private; Plaza does not connect there.",
+        "Endpoint disabled: moving to the new cluster at 10.1.2.3",
+    ],
+)
+def test_customers_never_see_the_engines_error_text(setup, error):
+    # given a delivery whose last error names the publisher's endpoint (or its disable note)
+    [message] = fan_out(event(setup.customer.org))
+    Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, last_error=error)
+    detail = reverse(
+        "installation_delivery",
+        kwargs={"org_id": setup.customer.org.pk, "installation_id": setup.installation.pk, "message_id": message.pk},
+    )
+    html = session(setup.customer.owner).get(detail).content.decode()
+    assert "could not be reached" in html
+    assert "hooks.vendor.example" not in html and "10.1.2.3" not in html and "cluster" not in html
+
+
 def test_deliveries_pages_refuse_others(setup, globex):
     assert session(setup.customer.user(Role.MEMBER)).get(deliveries_url(setup)).status_code == 403
     assert session(globex.owner).get(deliveries_url(setup)).status_code == 404

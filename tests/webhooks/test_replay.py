@@ -89,6 +89,47 @@ def test_a_message_of_another_endpoint_is_refused(setup):
         replays.replay_message(principal=None, endpoint=other, message=message)
 
 
+def test_a_cancelled_message_is_not_replayed(setup):
+    [message] = dead_letters(setup, 1)
+    Message.objects.filter(pk=message.pk).update(status=MessageStatus.CANCELLED)
+    with pytest.raises(Conflict) as exc:
+        replays.replay_message(principal=None, endpoint=setup.endpoint, message=message)
+    assert exc.value.code == "message_cancelled"
+
+
+def uninstall(setup) -> None:
+    """What uninstalling leaves: the installation gone, its messages unlinked and emptied."""
+    type(setup.installation).objects.filter(pk=setup.installation.pk).update(status="uninstalled")
+    Message.objects.filter(installation_id=setup.installation.pk).update(installation=None, body="{}")
+
+
+@pytest.mark.parametrize("state", ["uninstalled", "blocked"])
+def test_messages_of_an_installation_that_is_no_longer_active_are_not_replayed(setup, state):
+    # given a dead letter, then the customer uninstalls (or an org rule blocks) the extension
+    [message] = dead_letters(setup, 1)
+    if state == "uninstalled":
+        uninstall(setup)
+    else:
+        type(setup.installation).objects.filter(pk=setup.installation.pk).update(status="blocked")
+    message.refresh_from_db()
+    with pytest.raises(Conflict) as exc:
+        replays.replay_message(principal=None, endpoint=setup.endpoint, message=message)
+    assert exc.value.code == "installation_inactive"
+    since = clock.now() - dt.timedelta(days=1)
+    assert replays.replay_preview(endpoint=setup.endpoint, kind="failed_since", since=since)["count"] == 0
+    with pytest.raises(Conflict) as exc:
+        replays.replay_create(principal=None, endpoint=setup.endpoint, kind="failed_since", since=since)
+    assert exc.value.code == "replay_empty"
+    assert Message.objects.get(pk=message.pk).status == MessageStatus.FAILED
+
+
+def test_a_failed_test_message_may_be_replayed(setup):
+    message = endpoint_services.endpoint_test_send(principal=None, endpoint=setup.endpoint)
+    failed(message)
+    replays.replay_message(principal=None, endpoint=setup.endpoint, message=message)
+    assert Message.objects.get(pk=message.pk).status == MessageStatus.PENDING
+
+
 # --- failed since --------------------------------------------------------------------------------
 def test_failed_since_previews_then_resends_exactly_those(setup, django_capture_on_commit_callbacks):
     old = dead_letters(setup, 1, ago=dt.timedelta(days=3))
@@ -169,6 +210,27 @@ def test_backfill_preview_equals_what_is_created_and_skips_what_was_sent(setup, 
     assert exc.value.code == "replay_empty"
     # the first endpoint only lacks the third event
     assert replays.replay_preview(endpoint=setup.endpoint, kind="backfill", since=start)["count"] == 1
+
+
+def test_backfill_never_sends_what_the_tenant_sent_before_the_installation(setup, django_capture_on_commit_callbacks):
+    # given an event from before the installation existed and one after
+    installed_at = clock.now() - dt.timedelta(hours=2)
+    type(setup.installation).objects.filter(pk=setup.installation.pk).update(installed_at=installed_at)
+    before = event(setup.customer.org, at=installed_at - dt.timedelta(minutes=1))
+    after = event(setup.customer.org, at=installed_at + dt.timedelta(minutes=1))
+    new, _ = endpoint_services.endpoint_create(principal=None, extension=setup.extension, url="https://new.example/")
+    since = clock.now() - dt.timedelta(days=1)
+    # when the new endpoint is backfilled
+    preview = replays.replay_preview(endpoint=new, kind="backfill", since=since, event_types=["order.created"])
+    with django_capture_on_commit_callbacks(execute=True):
+        job = replays.replay_create(
+            principal=None, endpoint=new, kind="backfill", since=since, event_types=["order.created"]
+        )
+    # then only the event the installation could have received is sent
+    sent = list(Message.objects.filter(endpoint=new).values_list("event_id", flat=True))
+    assert sent == [after.pk] and before.pk not in sent
+    job.refresh_from_db()
+    assert preview["count"] == job.preview_count == job.processed_count == 1
 
 
 def test_backfill_types_must_be_ones_the_endpoint_receives(setup):

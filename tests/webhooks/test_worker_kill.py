@@ -29,24 +29,48 @@ from tests.webhooks.engine_support import Receiver
 
 pytestmark = pytest.mark.services
 
+# A Redis database of this test's own: CI's suite uses 14 (broker) and 15 (cache), see .ci/run.
 BROKER = os.environ.get("PLAZA_TEST_WORKER_BROKER", "redis://127.0.0.1:6379/13")
 COUNT = 200
+# Generous, for a loaded CI machine: worker start-up (Django + Celery) under load takes tens of seconds.
+START_TIMEOUT = 240
+DELIVERY_TIMEOUT = 360
+
+
+def _redis_location(url: str) -> tuple[str, int, int]:
+    parts = urlsplit(url)
+    db = (parts.path or "/0").lstrip("/") or "0"
+    return (parts.hostname or "127.0.0.1", parts.port or 6379, int(db) if db.isdigit() else 0)
 
 
 def _redis_up() -> bool:
-    parts = urlsplit(BROKER)
+    host, port, _ = _redis_location(BROKER)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return True
     except OSError:
         return False
 
 
+def _unavailable(reason: str) -> None:
+    if os.environ.get("PLAZA_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (PLAZA_REQUIRE_SERVICES=1 requires it)")
+    pytest.skip(reason)
+
+
 def _require_redis() -> None:
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _unavailable("the kill -9 test needs the redis package")
     if not _redis_up():
-        if os.environ.get("PLAZA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"Redis is required (PLAZA_REQUIRE_SERVICES=1) but {BROKER} does not answer")
-        pytest.skip(f"needs a Redis broker at {BROKER} (set PLAZA_TEST_WORKER_BROKER)")
+        _unavailable(f"the kill -9 test needs a Redis broker at {BROKER} (set PLAZA_TEST_WORKER_BROKER); none answers")
+    # Never share a database with the suite's own broker or cache: this test empties its queues.
+    mine = _redis_location(BROKER)
+    for name in ("CELERY_BROKER_URL", "REDIS_URL"):
+        other = os.environ.get(name, "")
+        if other.startswith("redis") and _redis_location(other) == mine:
+            _unavailable(f"PLAZA_TEST_WORKER_BROKER ({BROKER}) is the same Redis database as {name}; use another")
 
 
 class Database:
@@ -92,10 +116,21 @@ class Database:
             self._admin_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def _flush_broker() -> None:
+def _broker_cleanup(cache_prefix: str) -> None:
+    """Delete what this test's workers left in its Redis database — the task queue, Kombu's
+    bindings and unacked bookkeeping, and the cache keys under this run's prefix — and nothing
+    else (never FLUSHDB: the database may be shared with something this test does not know)."""
     import redis
 
-    redis.Redis.from_url(BROKER).flushdb()
+    client = redis.Redis.from_url(BROKER)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    # Kombu's Redis transport: the queue list, one list per priority step, the bindings, unacked.
+    names = [queue, *(f"{queue}\x06\x16{p}" for p in range(10)), "unacked", "unacked_index", "unacked_mutex"]
+    client.delete(*names)
+    for pattern in ("_kombu.*", f"{cache_prefix}:*"):
+        keys = list(client.scan_iter(match=pattern, count=500))
+        if keys:
+            client.delete(*keys)
 
 
 SEED = """
@@ -135,7 +170,8 @@ def _wait(predicate, timeout: float, what: str) -> None:
 
 def test_killed_worker_loses_no_message(tmp_path):
     _require_redis()
-    _flush_broker()
+    cache_prefix = f"plaza-worker-kill-{uuid.uuid4().hex[:8]}"
+    _broker_cleanup(cache_prefix)  # tasks a previous, interrupted run left in the queue
 
     async def slow(seen, n):
         await asyncio.sleep(0.5)
@@ -151,6 +187,7 @@ def test_killed_worker_loses_no_message(tmp_path):
         "PLAZA_DATA_DIR": str(tmp_path),
         "CELERY_BROKER_URL": BROKER,
         "REDIS_URL": BROKER,
+        "CACHE_KEY_PREFIX": cache_prefix,
         "CELERY_VISIBILITY_TIMEOUT": "5",
         "PLAZA_ALLOW_PRIVATE_NETWORKS": "true",
         "PLAZA_WEBHOOK_LEASE_SECONDS": "8",
@@ -165,7 +202,12 @@ def test_killed_worker_loses_no_message(tmp_path):
     try:
         manage = [sys.executable, "manage.py"]
         subprocess.run(
-            [*manage, "migrate", "--noinput"], cwd=settings.BASE_DIR, env=env, check=True, capture_output=True
+            [*manage, "migrate", "--noinput"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=600,
         )
         seeded = subprocess.run(
             [*manage, "shell", "-c", SEED.format(url=receiver.url, count=COUNT)],
@@ -174,14 +216,15 @@ def test_killed_worker_loses_no_message(tmp_path):
             check=True,
             capture_output=True,
             text=True,
+            timeout=300,
         )
         assert seeded.stdout.strip().endswith(str(COUNT)), seeded.stdout + seeded.stderr
 
         # worker A takes a batch and is killed in the middle of it
         worker_a = _worker(env, tmp_path, "a", beat=False)
         call = [sys.executable, "-m", "celery", "-A", "config", "call", "webhooks.deliver_due"]
-        subprocess.run(call, cwd=settings.BASE_DIR, env=env, check=True, capture_output=True)
-        _wait(lambda: len(receiver.requests) >= 10, 90, "worker A to start sending")
+        subprocess.run(call, cwd=settings.BASE_DIR, env=env, check=True, capture_output=True, timeout=120)
+        _wait(lambda: len(receiver.requests) >= 10, START_TIMEOUT, "worker A to start sending")
         os.kill(worker_a.pid, signal.SIGKILL)
         worker_a.wait(10)
         seen_before = len(set(receiver.ids()))
@@ -190,7 +233,7 @@ def test_killed_worker_loses_no_message(tmp_path):
 
         # worker B (with beat: the sweep) delivers everything, the killed batch included
         worker_b = _worker(env, tmp_path, "b", beat=True)
-        _wait(lambda: database.statuses() == {"succeeded": COUNT}, 150, "every message to be delivered")
+        _wait(lambda: database.statuses() == {"succeeded": COUNT}, DELIVERY_TIMEOUT, "every message to be delivered")
     finally:
         _stop(worker_a)
         _stop(worker_b)
@@ -200,7 +243,7 @@ def test_killed_worker_loses_no_message(tmp_path):
             if log.exists() and log.stat().st_size:
                 print(f"--- worker {name} ---\n" + log.read_text(errors="replace")[-3000:])
         database.drop()
-        _flush_broker()
+        _broker_cleanup(cache_prefix)
 
     seen = receiver.ids()
     assert len(set(seen)) == COUNT  # every webhook-id arrived

@@ -1,13 +1,9 @@
 """Delivering messages: claim the due ones, sign, send concurrently, record every attempt.
 
-The ``Message`` table is the queue. A worker claims a batch of due messages (``pending``,
-``next_attempt_at`` passed, no live lease) by setting a lease and a token of its own:
-``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent workers take disjoint rows
-without waiting; on SQLite one conditional ``UPDATE`` (SQLite runs one writer at a time, and the
-``WHERE`` re-checks that the rows are still due and unleased), then reading back the rows that
-carry its token. Only the holder of a message's current token records its outcome; a worker that
-dies mid-batch leaves leases that expire, and the messages are claimed again (at-least-once:
-receivers dedupe on ``webhook-id``).
+The ``Message`` table is the queue; claiming a batch under a lease (and the lease token that alone
+may record a message's outcome) is ``services/claim.py``. A worker that dies mid-batch leaves
+leases that expire, and the messages are claimed again (at-least-once: receivers dedupe on
+``webhook-id``).
 
 Outcomes: 2xx delivered; 410 disables the endpoint and fails the message; 429/503 wait for
 ``Retry-After`` (bounded); ``webhook-delivery: abort-message`` fails the message at once;
@@ -18,26 +14,21 @@ queue. Delays live in ``next_attempt_at``: Celery only carries "look for due mes
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import email.utils
-import json
 import logging
 import random
-import secrets as pysecrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Min, Q
+from django.db import transaction
+from django.db.models import Min, Q
 
 from apps.core import clock, crypto
-from apps.core.ids import new_id
 from apps.webhooks import signing, transport
 from apps.webhooks.models import (
-    Attempt,
     AttemptOutcome,
     Endpoint,
     EndpointSecret,
@@ -45,7 +36,8 @@ from apps.webhooks.models import (
     MessageKind,
     MessageStatus,
 )
-from apps.webhooks.services import health
+from apps.webhooks.services import health, hooks, record
+from apps.webhooks.services.claim import CLAIMED_FIELDS, Claimed, messages_claim  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -73,46 +65,6 @@ class BatchReport:
         }
 
 
-@dataclass(slots=True)
-class Claimed:
-    """What delivery reads of a claimed message (plain values: a batch holds hundreds of them, and
-    model instances would cost more than the rest of the bookkeeping)."""
-
-    id: str
-    org_id: str
-    installation_id: str | None
-    kind: str
-    endpoint_id: str | None
-    hook: str
-    body: str
-    is_test: bool
-    attempts: int
-    next_attempt_at: dt.datetime | None
-    last_error: str
-
-    @property
-    def pk(self) -> str:
-        return self.id
-
-
-CLAIMED_FIELDS = tuple(f.name for f in dataclasses.fields(Claimed))
-
-
-_T = Message._meta.db_table
-_COLUMNS = ", ".join(Message._meta.get_field(name).column for name in CLAIMED_FIELDS)
-_PG_CLAIM = f"""
-    UPDATE {_T} SET lease_until = %s, lease_token = %s
-    WHERE id IN (
-        SELECT id FROM {_T}
-        WHERE status = %s AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until <= %s)
-        ORDER BY next_attempt_at
-        LIMIT %s
-        FOR UPDATE SKIP LOCKED
-    )
-    RETURNING {_COLUMNS}
-"""  # noqa: S608 (the model's own table and column names; values are parameters)
-
-
 # --- enqueueing -----------------------------------------------------------------------------------
 
 
@@ -127,8 +79,9 @@ def messages_kick() -> None:
 
 def message_enqueue(*, message: Message, when: dt.datetime | None = None) -> None:
     """Make ``message`` due again (pending, ``when`` or now, lease dropped) and kick delivery.
-    Its attempt count is kept: a replay of a failed message gets one more try, plus the
-    retries still left on the schedule."""
+    Its attempt count is kept, so the next attempt is numbered after the last one: a message
+    with retries left on the schedule continues it; an exhausted one (a replay from the
+    dead-letter queue) gets exactly one more try, then goes back to the dead-letter queue."""
     now = clock.now()
     fields = {
         "status": MessageStatus.PENDING,
@@ -137,49 +90,10 @@ def message_enqueue(*, message: Message, when: dt.datetime | None = None) -> Non
         "lease_token": "",
         "failed_at": None,
     }
-    if message.attempts >= len(settings.PLAZA_WEBHOOK_RETRY_SCHEDULE):
-        fields["attempts"] = len(settings.PLAZA_WEBHOOK_RETRY_SCHEDULE) - 1
     Message.objects.filter(pk=message.pk).update(**fields)
     for name, value in fields.items():
         setattr(message, name, value)
     messages_kick()
-
-
-# --- claiming -------------------------------------------------------------------------------------
-
-
-def _due(now: dt.datetime) -> Q:
-    return Q(status=MessageStatus.PENDING, next_attempt_at__lte=now) & (
-        Q(lease_until__isnull=True) | Q(lease_until__lte=now)
-    )
-
-
-def messages_claim(*, limit: int | None = None, now: dt.datetime | None = None) -> tuple[str, list[Claimed]]:
-    """Lease up to ``limit`` due messages to this caller; returns (lease token, messages). Two
-    callers never hold the same message at once."""
-    now = now or clock.now()
-    limit = limit or settings.PLAZA_WEBHOOK_BATCH_SIZE
-    token = pysecrets.token_hex(16)
-    lease = now + dt.timedelta(seconds=settings.PLAZA_WEBHOOK_LEASE_SECONDS)
-    if connection.vendor == "postgresql":
-        # One statement, one round trip: lock due rows others have not locked, lease them, return them.
-        with connection.cursor() as cursor:
-            cursor.execute(_PG_CLAIM, [lease, token, MessageStatus.PENDING, now, now, limit])
-            claimed = [Claimed(*row) for row in cursor.fetchall()]
-        claimed.sort(key=lambda m: (m.next_attempt_at, m.id))
-        return token, claimed
-    candidates = list(
-        Message.objects.filter(_due(now)).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
-    )
-    if not candidates:
-        return token, []
-    # Atomic under SQLite's single writer: the WHERE re-checks each row is still free.
-    Message.objects.filter(pk__in=candidates).filter(_due(now)).update(lease_until=lease, lease_token=token)
-    ids = candidates
-    rows = (
-        Message.objects.filter(pk__in=ids, lease_token=token).order_by("next_attempt_at").values_list(*CLAIMED_FIELDS)
-    )
-    return token, [Claimed(*row) for row in rows]
 
 
 # --- outcome rules --------------------------------------------------------------------------------
@@ -216,7 +130,8 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
 
 def _excerpt(text: str) -> str:
     data = text.encode("utf-8", errors="replace")[: transport.EXCERPT_BYTES]
-    return data.decode("utf-8", errors="ignore")
+    # PostgreSQL text cannot hold NUL: a receiver answering one must not keep its attempt unrecorded.
+    return data.decode("utf-8", errors="ignore").replace("\x00", "\ufffd")
 
 
 # --- sending --------------------------------------------------------------------------------------
@@ -259,32 +174,6 @@ def _request_headers(message: Claimed, keys: list[bytes], body: bytes, timestamp
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signing.signature_header_for_keys(keys, message.pk, timestamp, body),
     }
-
-
-def _run_hook(message: Claimed) -> transport.Outcome:
-    """A sandbox hook message: run ``module.export`` of the installation with the envelope as input,
-    through the installs runtime (which records the invocation: the same accounting as any run)."""
-    from apps.installs.models import Installation
-    from apps.installs.services.runtime import installation_invoke
-
-    started = time.perf_counter()
-    installation = Installation.objects.filter(pk=message.installation_id).first()
-    if installation is None:
-        return transport.Outcome(error_class="installation_gone", error_message="The installation no longer exists.")
-    export = message.hook.split(".", 1)[-1]
-    try:
-        result = installation_invoke(
-            installation=installation, export=export, input_value=json.loads(message.body), correlation_id=message.pk
-        )
-    except Exception as exc:  # a runtime fault is this attempt's failure, not the batch's
-        log.exception("webhooks: hook %s of %s crashed", message.hook, message.installation_id)
-        return transport.Outcome(error_class="hook_error", error_message=f"{type(exc).__name__}: {exc}"[:300])
-    duration = int((time.perf_counter() - started) * 1000)
-    if result.ok:
-        return transport.Outcome(status_code=200, excerpt=_excerpt(result.logs or ""), duration_ms=duration)
-    return transport.Outcome(
-        error_class=f"hook_{result.outcome}"[:40], error_message=(result.detail or "")[:300], duration_ms=duration
-    )
 
 
 @dataclass
@@ -391,7 +280,7 @@ def _finish(batch: _Batch, *, trigger: str = "") -> None:
     for message, request, outcome in zip(batch.sendable, batch.requests, outcomes, strict=True):
         results.append((message, outcome, request.headers))
     for message in batch.to_run:
-        results.append((message, _run_hook(message), {}))
+        results.append((message, hooks.hook_run(message), {}))
     _record(batch.token, results, batch.settled, batch.endpoints, batch.started_at, report, trigger=trigger)
 
 
@@ -473,15 +362,15 @@ def _record(token, results, settled, endpoints, started_at, report: BatchReport,
                 "status_code": code,
                 "response_excerpt": _excerpt(outcome.excerpt),
                 "error_class": outcome.error_class[:40] if not outcome.ok else "",
-                "error_message": outcome.error_message[:300] if not outcome.ok else "",
+                "error_message": outcome.error_message[:300].replace("\x00", "\ufffd") if not outcome.ok else "",
                 "outcome": result,
             }
         )
     with transaction.atomic():
-        written = _write(token, writes)
+        written = record.messages_write(token, writes)
         report.lost_leases = len(writes) - written
         if attempts:
-            _insert_attempts(attempts)
+            record.attempts_insert(attempts)
         disabled: list[tuple[str, str]] = []
         for endpoint_id in sorted(health_results):
             if health.nothing_to_record(endpoints.get(endpoint_id), health_results[endpoint_id]):
@@ -497,59 +386,6 @@ def _record(token, results, settled, endpoints, started_at, report: BatchReport,
             health.notify_after_commit(endpoint_id, reason)
     if report.lost_leases:
         log.warning("webhooks: %s message(s) were claimed again while this worker sent them", report.lost_leases)
-
-
-def _insert_attempts(attempts: list[dict]) -> None:
-    """``Attempt`` rows (attname → value) in multi-row INSERTs: ``bulk_create`` spent more time
-    compiling SQL per value than the database spent writing. Each value is still prepared by its
-    field, except those shared by the whole batch, prepared once."""
-    fields = list(Attempt._meta.concrete_fields)
-    quote = connection.ops.quote_name
-    # Only the model's own table and column names (quoted) go into the text; values are parameters.
-    head = "INSERT INTO {} ({}) VALUES ".format(  # noqa: S608
-        quote(Attempt._meta.db_table), ", ".join(quote(f.column) for f in fields)
-    )
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    # Ids first, in a tight loop: new_id increments within a millisecond and only draws new random
-    # bits when the clock moves on.
-    ids = [new_id("att") for _ in attempts]
-    prepared: dict[tuple[str, object], object] = {}
-
-    def prep(field, value):
-        if value is None or type(value) in (str, int):  # what the field would return unchanged
-            return value
-        if isinstance(value, dt.datetime):  # the batch's started_at: one value for every row
-            key = (field.attname, value)
-            if key not in prepared:
-                prepared[key] = field.get_db_prep_save(value, connection)
-            return prepared[key]
-        return field.get_db_prep_save(value, connection)
-
-    rows = [
-        tuple(attempt_id if f.primary_key else prep(f, values.get(f.attname)) for f in fields)
-        for attempt_id, values in zip(ids, attempts, strict=True)
-    ]
-    # One multi-row INSERT per chunk: a fraction of the server's work for as many one-row statements.
-    with connection.cursor() as cursor:
-        for i in range(0, len(rows), 250):
-            chunk = rows[i : i + 250]
-            cursor.execute(head + ", ".join([one_row] * len(chunk)), [v for row in chunk for v in row])
-
-
-def _write(token: str, writes: list[tuple[str, dict, bool]]) -> int:
-    """Apply each message's changes (and release its lease), guarded by this worker's lease token;
-    messages with the same changes share one UPDATE. Returns how many rows were written."""
-    groups: dict[tuple, list[str]] = defaultdict(list)
-    for pk, changes, attempted in writes:
-        groups[(tuple(sorted(changes.items())), attempted)].append(pk)
-    written = 0
-    for (items, attempted), pks in groups.items():
-        values = dict(items, lease_until=None, lease_token="")
-        if attempted:
-            values["attempts"] = F("attempts") + 1
-        for i in range(0, len(pks), 500):
-            written += Message.objects.filter(pk__in=pks[i : i + 500], lease_token=token).update(**values)
-    return written
 
 
 def deliver_due(*, budget_seconds: float | None = None, limit: int | None = None) -> BatchReport:

@@ -16,7 +16,9 @@ Who receives an event of type ``T`` of tenant ``O``:
   ``event_types`` is empty or names ``T`` (manifest ``hooks`` with a ``url`` become such endpoints,
   see ``services.endpoints``);
 - **sandbox hooks**: each manifest hook ``{"event": T, "module", "export"}`` of the installed
-  version, as a ``kind=hook`` message run through the sandbox with the same schedule and attempts.
+  version, as a ``kind=hook`` message run through the sandbox with the same schedule and attempts
+  — except, for an event a hook emitted, the emitting installation's hooks, and every hook once
+  the chain of emitting hooks is deeper than ``PLAZA_WEBHOOK_HOOK_CHAIN_MAX`` (``services.hooks``).
 
 Each message's ``data`` is the payload minimised to the installation's scopes
 (``apps.events.minimise.payload_for_scopes``). The body (the envelope below) is serialised once:
@@ -40,6 +42,7 @@ from django.db.models import F, Q
 
 from apps.core import clock
 from apps.webhooks.models import Endpoint, EndpointStatus, Environment, Message, MessageKind, MessageStatus
+from apps.webhooks.services.hooks import hook_policy
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,9 @@ def messages_for_event(event, *, endpoints: Iterable[Endpoint] | None = None) ->
         if _subscribes(endpoint, event_type):
             by_extension.setdefault(endpoint.extension_id, []).append(endpoint)
 
+    # Loops of hooks triggered by emitted events stop here (services/hooks.py, docs/webhooks.md).
+    hooks_run, hookless_installation = hook_policy(event) if with_hooks else (False, None)
+
     existing = set(
         Message.objects.filter(event_id=event.pk, is_test=False).values_list("installation_id", "endpoint_id", "hook")
     )
@@ -139,7 +145,7 @@ def messages_for_event(event, *, endpoints: Iterable[Endpoint] | None = None) ->
     new: list[Message] = []
     for inst in installations:
         targets = [(MessageKind.WEBHOOK, e, "") for e in by_extension.get(inst.extension_id, [])]
-        if with_hooks:
+        if hooks_run and inst.pk != hookless_installation:
             targets += [(MessageKind.HOOK, None, h) for h in _hooks_for(inst.version.manifest, event_type)]
         targets = [t for t in targets if (inst.pk, t[1].pk if t[1] else None, t[2]) not in existing]
         if not targets:

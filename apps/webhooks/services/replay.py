@@ -69,7 +69,13 @@ def batch_size() -> int:
 
 # --- what a request would send -------------------------------------------------------------------
 def _failed_since(endpoint: Endpoint, since: dt.datetime, until: dt.datetime):
+    """The endpoint's failed messages in the range that may still be sent: test messages, and
+    messages of installations that are still active (an uninstalled installation's messages are
+    emptied and unlinked; a blocked one receives nothing)."""
+    from apps.installs.models import InstallationStatus
+
     return Message.objects.filter(
+        Q(is_test=True) | Q(installation__status=InstallationStatus.ACTIVE),
         endpoint=endpoint,
         kind=MessageKind.WEBHOOK,
         status=MessageStatus.FAILED,
@@ -101,14 +107,18 @@ def backfill_events(endpoint: Endpoint, event_types: list[str], since: dt.dateti
     with an active installation of the extension, and not yet sent to this endpoint."""
     from apps.events.models import Event
 
-    installations = _eligible_installations(endpoint)
+    # An installation never receives what its tenant sent before it was installed: the live
+    # fan-out could not have sent it those events, so neither does a backfill.
+    installed = _eligible_installations(endpoint).filter(
+        org_id=OuterRef("org_id"), installed_at__lte=OuterRef("received_at")
+    )
     already = Message.objects.filter(endpoint=endpoint, event_id=OuterRef("pk"), is_test=False)
     return (
         Event.objects.filter(
+            Exists(installed),
             event_type__name__in=event_types,
             received_at__gte=since,
             received_at__lt=until,
-            org_id__in=installations.values("org_id"),
         )
         .exclude(Exists(already))
         .order_by("pk")
@@ -119,28 +129,40 @@ def _backfill_pairs(endpoint: Endpoint, event_types: list[str], since: dt.dateti
     """How many messages a backfill would create: one per (event, active installation in its
     tenant whose grant includes ``events:read:<type>``) — the fan-out's rule — for each event not
     yet sent. Two queries whatever the range."""
-    installations = list(_eligible_installations(endpoint).values_list("org_id", "granted_scopes", "version__scopes"))
-    granted: dict[str, list[set[str]]] = {}
-    for org_id, scopes, asked in installations:
+    installations = list(
+        _eligible_installations(endpoint).values_list("org_id", "granted_scopes", "version__scopes", "installed_at")
+    )
+    granted: dict[str, list[tuple[set[str], dt.datetime]]] = {}
+    for org_id, scopes, asked, installed_at in installations:
         # effective scopes, as the fan-out computes them: granted and asked for by the version
-        granted.setdefault(org_id, []).append(set(scopes or ()) & set(asked or ()))
+        granted.setdefault(org_id, []).append((set(scopes or ()) & set(asked or ()), installed_at))
     total = 0
-    for org_id, type_name in backfill_events(endpoint, event_types, since, until).values_list(
-        "org_id", "event_type__name"
+    for org_id, type_name, received_at in backfill_events(endpoint, event_types, since, until).values_list(
+        "org_id", "event_type__name", "received_at"
     ):
-        total += sum(1 for scopes in granted.get(org_id, ()) if f"events:read:{type_name}" in scopes)
+        scope = f"events:read:{type_name}"
+        total += sum(1 for scopes, at in granted.get(org_id, ()) if scope in scopes and at <= received_at)
     return total
+
+
+def utc_moment(moment: dt.datetime | None, param: str) -> dt.datetime | None:
+    """``moment`` in UTC (a naive one is read as UTC); 400 when it lies outside what a date holds
+    once moved to UTC (``0001-01-01T00:00+14:00``), which would otherwise fail in the database."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise ValidationFailed("That time is out of range.", code="time_out_of_range", param=param) from None
 
 
 def _clean_range(since, until, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     if not isinstance(since, dt.datetime):
         raise ValidationFailed("Give the start of the time range (since).", code="since_required", param="since")
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=dt.UTC)
-    if until is None:
-        until = now
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=dt.UTC)
+    since = utc_moment(since, "since")
+    until = now if until is None else utc_moment(until, "until")
     until = min(until, now)
     if since >= until:
         raise ValidationFailed("The start of the range must be before its end (and before now).", param="since")
@@ -266,6 +288,14 @@ def messages_requeue(message_ids: list[str], *, now: dt.datetime, job_id: str = 
     )
 
 
+def _installation_active(installation_id: str | None) -> bool:
+    from apps.installs.models import Installation, InstallationStatus
+
+    return bool(installation_id) and (
+        Installation.objects.filter(pk=installation_id, status=InstallationStatus.ACTIVE).exists()
+    )
+
+
 def _kick() -> None:
     from apps.webhooks.services.delivery import messages_kick
 
@@ -289,6 +319,14 @@ def replay_message(*, principal: Principal | None, endpoint: Endpoint, message: 
     current = Message.objects.select_for_update().get(pk=message.pk)
     if current.status == MessageStatus.PENDING:
         raise Conflict("This message is still in the queue; it will be sent without a replay.", code="message_pending")
+    if current.status == MessageStatus.CANCELLED:
+        raise Conflict("This message was cancelled; it is not sent again.", code="message_cancelled")
+    if not current.is_test and not _installation_active(current.installation_id):
+        raise Conflict(
+            "The installation this message was for is no longer active (uninstalled or blocked); "
+            "its messages are not sent again.",
+            code="installation_inactive",
+        )
     _ensure_within_limits(endpoint, 1, bulk=False, now=now)
     job = ReplayJob.objects.create(
         endpoint=endpoint,

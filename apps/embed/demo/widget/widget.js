@@ -100,7 +100,6 @@ async function main() {
     say(status, `Could not connect to the host page (${err.code || "error"}).`, "error");
     return;
   }
-  document.documentElement.dataset.connected = "true";
   if (plaza.title) $("title").textContent = plaza.title;
   let org = null;
   try {
@@ -109,6 +108,9 @@ async function main() {
   } catch (err) {
     say(status, `No access token (${err.code}).`, "error");
   }
+  // Only now: card() and sidebar() attach their click handlers before their first await, so a
+  // click after data-connected is never lost (it was, while getToken was still pending).
+  document.documentElement.dataset.connected = "true";
   if (document.body.dataset.slot === "dashboard.card") await card(plaza, org);
   else await sidebar(plaza, org);
 }

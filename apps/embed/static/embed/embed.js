@@ -24,6 +24,18 @@ const MAX_TOAST = 200;
 const MAX_CONTEXT_BYTES = 16384;
 const HEIGHT_LIMIT = 10000;
 const TOKEN_TIMEOUT_MS = 10000;
+// The only sandbox tokens and permissions-policy features a widget iframe may ever get, whatever
+// Plaza answers: never top navigation, modals or popups escaping the sandbox.
+const SANDBOX_TOKENS = new Set(["allow-scripts", "allow-same-origin", "allow-forms", "allow-popups"]);
+const ALLOW_FEATURES = new Set(["clipboard-write", "fullscreen"]);
+
+function sandboxValue(value) {
+  return String(value ?? "").split(/\s+/).filter((t) => SANDBOX_TOKENS.has(t)).join(" ");
+}
+
+function allowValue(value) {
+  return String(value ?? "").split(";").map((f) => f.trim()).filter((f) => ALLOW_FEATURES.has(f)).join("; ");
+}
 const REFRESH_MARGIN_S = 30;
 
 /** A value a theme may carry: no characters that could close a declaration, open a block or markup,
@@ -291,9 +303,10 @@ class Frame {
 
     const doc = slotEl.ownerDocument;
     const iframe = doc.createElement("iframe");
-    // Attributes exactly as Plaza answered, set before src so the first load is already sandboxed.
-    iframe.setAttribute("sandbox", String(spec.sandbox ?? ""));
-    iframe.setAttribute("allow", String(spec.allow ?? ""));
+    // Attributes as Plaza answered (restricted to what a widget may ever get), set before src so the
+    // first load is already sandboxed.
+    iframe.setAttribute("sandbox", sandboxValue(spec.sandbox));
+    iframe.setAttribute("allow", allowValue(spec.allow));
     iframe.setAttribute("title", this.title);
     iframe.setAttribute("referrerpolicy", String(spec.referrerpolicy || "no-referrer"));
     iframe.className = "plaza-frame";

@@ -196,6 +196,9 @@ def endpoint_enable(*, principal: Principal | None, endpoint: Endpoint) -> Endpo
             "This endpoint was removed from the manifest; add its hook back and release a version.",
             code="endpoint_removed_from_manifest",
         )
+    # The URL is checked again: a manifest endpoint disabled because its URL was refused, or one
+    # saved under looser rules, must not start sending by being enabled.
+    endpoint_url_clean(endpoint.url)
     before = {"status": endpoint.status, "reason": endpoint.disabled_reason, "circuit": endpoint.circuit_state}
     endpoint.status = EndpointStatus.ENABLED
     endpoint.disabled_reason = ""
@@ -289,6 +292,7 @@ def _kick_after_commit() -> None:
 def endpoint_test_send(*, principal: Principal | None, endpoint: Endpoint, event_type: str = "") -> Message:
     """Send a test message (``is_test``) to the endpoint through the normal engine: an example
     payload of one of the types it receives. It carries no tenant data and no installation."""
+    endpoint = _lock(endpoint)  # parallel requests take turns, so the hourly count holds
     _ensure_live(endpoint)
     allowed = sorted(endpoint.event_types or subscribable_event_types(endpoint.extension))
     if not allowed:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+import yarl
+
 from apps.core.errors import ValidationFailed
 from apps.core.netguard import blocked_reason, private_networks_allowed
 from apps.extensions.models import Extension, ExtensionVersion, VersionStatus
@@ -77,11 +79,30 @@ def endpoint_url_clean(url) -> str:
         raise _url_error("The URL's port must be between 1 and 65535.", "url_invalid")
     if parts.fragment or url.endswith("#"):
         raise _url_error("The URL may not have a #fragment (it is never sent).", "url_invalid")
+    sent_host = _host_as_sent(url)
+    # A percent sign is only valid as an IPv6 zone id ("%25eth0"); a percent-encoded name is not
+    # what DNS would be asked for.
+    if sent_host is None or "%" in sent_host.split("%25", 1)[0]:
+        raise _url_error("That is not a valid URL.", "url_invalid")
     if not allow:
-        reason = host_refusal(host)
-        if reason:
-            raise _url_error(f"Plaza does not send to {reason}.", "url_not_public")
+        # Check the name the HTTP client will connect to, not only Python's reading of the URL:
+        # the client maps Unicode (IDNA/UTS 46), so ``127.0.0.１`` or ``①②⑦.0.0.1`` become the
+        # IP literal 127.0.0.1, which is connected to without any DNS answer for the guard to see.
+        for candidate in dict.fromkeys((host, sent_host)):
+            reason = host_refusal(candidate)
+            if reason:
+                raise _url_error(f"Plaza does not send to {reason}.", "url_not_public")
     return url
+
+
+def _host_as_sent(url: str) -> str | None:
+    """The host name as the sending client (aiohttp, through yarl) puts it on the wire: lower
+    case, IDNA-encoded; None when the client would refuse the URL."""
+    try:
+        host = yarl.URL(url).raw_host
+    except (ValueError, UnicodeError):
+        return None
+    return host or None
 
 
 def subscribable_event_types(extension: Extension) -> set[str]:

@@ -113,7 +113,10 @@ def manifest_endpoints_sync(
             endpoint.event_types = types
             fields.append("event_types")
         if endpoint.status == EndpointStatus.DISABLED and endpoint.disabled_reason.startswith(MANIFEST_REMOVED):
-            endpoint.status, endpoint.disabled_reason, endpoint.disabled_at = EndpointStatus.ENABLED, "", None
+            if refusal:  # back in the manifest, but still a URL Plaza does not send to
+                endpoint.disabled_reason, endpoint.disabled_at = refusal[:300], now
+            else:
+                endpoint.status, endpoint.disabled_reason, endpoint.disabled_at = EndpointStatus.ENABLED, "", None
             fields += ["status", "disabled_reason", "disabled_at"]
         if fields:
             endpoint.updated_at = now
