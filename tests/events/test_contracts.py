@@ -33,6 +33,13 @@ def current() -> dict:
     return contracts.openapi_document()
 
 
+@pytest.fixture(autouse=True)
+def _one_openapi_document(monkeypatch, current):
+    """Generating the document takes seconds and no test here changes the API's code: the command
+    gets a copy of the one generated per module (the other-process test still generates its own)."""
+    monkeypatch.setattr(contracts, "openapi_document", lambda: copy.deepcopy(current))
+
+
 def run(*args, **options) -> tuple[int, str]:
     out = StringIO()
     try:

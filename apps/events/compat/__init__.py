@@ -31,9 +31,16 @@ class Mode(enum.StrEnum):
     FULL_TRANSITIVE = "FULL_TRANSITIVE"
 
 
-def is_subschema(writer, reader, *, writer_root=None, reader_root=None) -> list[Incompatibility]:
-    """Every instance the writer schema produces is accepted by the reader schema; [] when compatible."""
-    checker = _Checker(writer if writer_root is None else writer_root, reader if reader_root is None else reader_root)
+def is_subschema(
+    writer, reader, *, writer_root=None, reader_root=None, same_roots: bool | None = None
+) -> list[Incompatibility]:
+    """Every instance the writer schema produces is accepted by the reader schema; [] when compatible.
+
+    ``same_roots``: whether the two roots are equal documents, when the caller already knows (working
+    it out walks both documents, which dominates many comparisons against the same pair of roots)."""
+    checker = _Checker(
+        writer if writer_root is None else writer_root, reader if reader_root is None else reader_root, same_roots
+    )
     try:
         return checker.check(writer, reader, "", "", 0)
     except (KeyboardInterrupt, SystemExit):

@@ -23,9 +23,11 @@ from apps.events.compat.vocabulary import MAX_CHECKS, MAX_DEPTH, R, W
 class _Checker(_RefResolution, _Combinators, _Keywords):
     """One is_subschema run: the documents each side's $refs resolve against, and the pairs being compared."""
 
-    def __init__(self, writer_root, reader_root):
+    def __init__(self, writer_root, reader_root, same_roots: bool | None = None):
         self.roots = {W: writer_root, R: reader_root}
-        self.same_roots = writer_root is reader_root or _same(writer_root, reader_root)
+        if same_roots is None:
+            same_roots = writer_root is reader_root or _same(writer_root, reader_root)
+        self.same_roots = same_roots
         self.active: dict[tuple[str, str], str] = {}  # pairs under comparison -> the field they were met at
         self.validators: dict = {}
         self.budget = MAX_CHECKS  # alternatives multiply, and a schema may be hostile

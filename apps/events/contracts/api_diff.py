@@ -16,6 +16,7 @@ import re
 
 from apps.core import clock
 from apps.events.compat import Incompatibility, is_subschema
+from apps.events.compat.reading import _same
 from apps.events.contracts.openapi_model import (
     DOC_KEYWORDS,
     METHODS,
@@ -79,6 +80,22 @@ class _ApiDiff:
         self.old_ops_sent, self.new_ops_sent = _operations(self.old_sent), _operations(self.new_sent)
         self.changes: list[Change] = []
         self.error_problems: dict[tuple, list[str]] = {}
+        self._same_roots: dict[str, bool] = {}
+
+    def _roots_same(self, which: str, a: dict, b: dict) -> bool:
+        if which not in self._same_roots:
+            self._same_roots[which] = _same(a, b)
+        return self._same_roots[which]
+
+    def request_subschema(self, writer, reader) -> list[Incompatibility]:
+        """What old clients send (old document) is still accepted (new document)."""
+        same = self._roots_same("requests", self.old, self.new)
+        return is_subschema(writer, reader, writer_root=self.old, reader_root=self.new, same_roots=same)
+
+    def response_subschema(self, writer, reader) -> list[Incompatibility]:
+        """What the new code sends (as sent) is still accepted by old clients."""
+        same = self._roots_same("responses", self.new_sent, self.old_sent)
+        return is_subschema(writer, reader, writer_root=self.new_sent, reader_root=self.old_sent, same_roots=same)
 
     def add(self, severity: str, where: str, rule: str, message: str, field: str = "", pointer: str = "") -> None:
         self.changes.append(Change("api", severity, where, rule, message, field, pointer))
@@ -193,9 +210,7 @@ class _ApiDiff:
             if reader is None:
                 continue
             writer = {} if writer is None else writer
-            problems = is_subschema(
-                _without_null(writer), _without_null(reader), writer_root=self.old, reader_root=self.new
-            )
+            problems = self.request_subschema(_without_null(writer), _without_null(reader))
             self.add_problems(at, problems)
             if not problems and _shape(writer, self.old) != _shape(reader, self.new):
                 self.add(INFO, at, "parameter_changed", "The parameter's schema changed and accepts every old value.")
@@ -239,7 +254,7 @@ class _ApiDiff:
             reader = new_content[ctype].get("schema") if isinstance(new_content[ctype], dict) else None
             if reader is None:
                 continue
-            problems = is_subschema(writer, reader, writer_root=self.old, reader_root=self.new)
+            problems = self.request_subschema(writer, reader)
             self.add_problems(at, problems)
             old_fields, new_fields = _fields(writer, self.old), _fields(reader, self.new)
             for name in sorted(new_fields - old_fields):
@@ -286,7 +301,7 @@ class _ApiDiff:
             if writer is None:
                 self.add(BREAKING, at, "response_schema_removed", "The response no longer has a schema to check.")
                 continue
-            problems = is_subschema(writer, reader, writer_root=self.new_sent, reader_root=self.old_sent)
+            problems = self.response_subschema(writer, reader)
             self.add_problems(at, problems)
             old_fields, new_fields = _fields(reader, self.old_sent), _fields(writer, self.new_sent)
             for name in sorted(new_fields - old_fields):
@@ -323,7 +338,7 @@ class _ApiDiff:
             if reader is None:
                 continue
             writer = {} if writer is None else writer
-            problems = is_subschema(writer, reader, writer_root=self.new_sent, reader_root=self.old_sent)
+            problems = self.response_subschema(writer, reader)
             self.add_problems(where, problems)
             if not problems and _shape(reader, self.old_sent) != _shape(writer, self.new_sent):
                 self.add(INFO, where, "response_header_changed", "The header's schema changed; old clients accept it.")
@@ -338,7 +353,7 @@ class _ApiDiff:
             writer = other.get("schema") if isinstance(other, dict) else None
             if reader is None or writer is None:
                 continue
-            for p in is_subschema(writer, reader, writer_root=self.new_sent, reader_root=self.old_sent):
+            for p in self.response_subschema(writer, reader):
                 self.error_problems.setdefault((p.rule, p.message, p.path), []).append(label)
 
     def error_envelope(self) -> None:

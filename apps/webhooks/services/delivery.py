@@ -19,7 +19,7 @@ import email.utils
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -388,28 +388,34 @@ def _record(token, results, settled, endpoints, started_at, report: BatchReport,
         log.warning("webhooks: %s message(s) were claimed again while this worker sent them", report.lost_leases)
 
 
+# Batches on the wire at once in ``deliver_due``: while they are, the one before them is recorded and
+# the next claimed, so the HTTP client never waits for the database (and the other way round).
+PIPELINE_DEPTH = 2
+
+
 def deliver_due(*, budget_seconds: float | None = None, limit: int | None = None) -> BatchReport:
     """Deliver batches while messages are due, for at most ``budget_seconds``."""
     budget = settings.PLAZA_WEBHOOK_TASK_BUDGET_SECONDS if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
     total = BatchReport()
-    # Pipelined: while one batch is on the wire, the previous one is recorded and the next claimed.
-    in_flight: _Batch | None = None
+    in_flight: deque[_Batch] = deque()
     try:
         while True:
             batch = _prepare(limit=limit) if time.monotonic() < deadline else None
             if batch is not None:
                 batch.future = transport.submit_batch(batch.requests)
-            if in_flight is not None:
-                _finish(in_flight)
-                total.add(in_flight.report)
-            in_flight = batch
-            if in_flight is None:
+                in_flight.append(batch)
+            if in_flight and (batch is None or len(in_flight) >= PIPELINE_DEPTH):
+                done = in_flight.popleft()
+                _finish(done)
+                total.add(done.report)
+            if batch is None and not in_flight:
                 break
     finally:
-        if in_flight is not None:  # an error while another batch was on the wire: record it still
-            _finish(in_flight)
-            total.add(in_flight.report)
+        while in_flight:  # an error while batches were on the wire: record them still
+            done = in_flight.popleft()
+            _finish(done)
+            total.add(done.report)
     return total
 
 
