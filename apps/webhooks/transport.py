@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from django.conf import settings
@@ -113,14 +114,19 @@ def url_refusal(url: str, *, allow_private: bool | None = None) -> tuple[str, st
         return "invalid_url", "The URL needs a host and may not carry credentials."
     if port == 0:
         return "invalid_url", "Port 0 is not a destination."
-    host = parts.hostname
     try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        literal = False
-    else:
-        literal = True
-    if literal and not allow:
+        # The host as the client will send it: yarl normalises Unicode (a fullwidth "１" is "1"), so
+        # "127.0.0.１" is the literal 127.0.0.1, which aiohttp connects to without resolving.
+        sent_host = yarl.URL(url).raw_host or ""
+    except (ValueError, UnicodeError):
+        return "invalid_url", "The URL's host cannot be sent."
+    if allow:
+        return None
+    for host in dict.fromkeys((parts.hostname, sent_host)):
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            continue
         reason = netguard.blocked_reason(host)
         if reason:
             return "ssrf_blocked", f"{host} is {reason}; Plaza does not connect there."

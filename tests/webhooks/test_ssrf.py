@@ -80,6 +80,15 @@ def test_ip_literals_of_non_public_addresses_are_refused(host):
     assert attempt.status_code is None
 
 
+@pytest.mark.parametrize("host", ["127.0.0.\uff11", "\u2460\u2461\u2466.0.0.1", "10.0.0.\uff15"])
+def test_unicode_spellings_of_private_literals_are_refused_at_send_time(host):
+    # given a URL already stored (the save-time check is not the only guard): the client normalises
+    # the fullwidth or circled digits to an IP literal that it connects to without resolving
+    attempt = send_to(f"https://{host}/hook")
+    assert attempt.error_class == "ssrf_blocked", attempt.error_message
+    assert attempt.status_code is None
+
+
 @pytest.mark.parametrize(
     "address", ["127.0.0.1", "10.0.0.5", "169.254.169.254", "::ffff:127.0.0.1", "100.100.1.1", "::1"]
 )
