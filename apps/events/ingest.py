@@ -487,12 +487,37 @@ def event_ingest(*, sender: Sender, item: dict, idempotency: Idempotency | None 
     )
 
 
+def _refuse_malformed_batch_item(index: int, item: Any) -> None:
+    """A batch whose events do not have the documented shape (an object; ``type`` a string of at
+    most 200 characters; ``payload`` an object; ``schema_version`` a positive integer or null;
+    ``occurred_at`` a string or null) is refused whole with ``400 batch_invalid``: that is a broken
+    client, not one event to refuse. Events of the right shape are answered one by one."""
+    where = f"events[{index}]"
+    if not isinstance(item, dict):
+        raise ValidationFailed(f"{where} is not a JSON object.", code="batch_invalid", param=where)
+    name, version, occurred = item.get("type"), item.get("schema_version"), item.get("occurred_at")
+    problem = None
+    if not isinstance(name, str) or len(name) > 200:
+        problem = "type", "a string of at most 200 characters"
+    elif not isinstance(item.get("payload"), dict):
+        problem = "payload", "a JSON object"
+    elif version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        problem = "schema_version", "a positive integer"
+    elif occurred is not None and not isinstance(occurred, str):
+        problem = "occurred_at", "an RFC 3339 date-time string"
+    if problem:
+        field, shape = problem
+        raise ValidationFailed(f"{where}.{field} must be {shape}.", code="batch_invalid", param=f"{where}.{field}")
+
+
 def events_ingest_batch(*, sender: Sender, items: Any, idempotency: Idempotency | None = None) -> Outcome:
     """Accept up to 100 events (``POST /api/v1/events/batch``), each answered on its own: the
     answer lists, in order, ``accepted`` (with the event) or ``refused`` (with the error) per
     event. The accepted ones are stored together in one transaction."""
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise ValidationFailed(f"'events' is a list of 1–{MAX_BATCH} events.", code="batch_invalid", param="events")
+    for index, item in enumerate(items):
+        _refuse_malformed_batch_item(index, item)
     replay = idempotency_replay(idempotency)
     if replay is not None:
         return replay

@@ -277,7 +277,8 @@ def test_every_accepted_event_has_exactly_one_dispatch(tenant_api):
 def test_a_batch_answers_each_event_separately(acme, tenant_api, django_capture_on_commit_callbacks):
     bad_payload = created()
     bad_payload["payload"]["line_items"][0]["sku"] = ""
-    events = [fulfilled("a"), {"type": "nope.nope", "payload": {}}, bad_payload, created("b"), "not an event"]
+    unnamed = {"type": "", "payload": {}}
+    events = [fulfilled("a"), {"type": "nope.nope", "payload": {}}, bad_payload, created("b"), unnamed]
     received = []
     events_accepted.connect(
         lambda sender, dispatch_ids, **kw: received.append(dispatch_ids), weak=False, dispatch_uid="b"
@@ -295,10 +296,29 @@ def test_a_batch_answers_each_event_separately(acme, tenant_api, django_capture_
     assert body["data"][1]["error"]["code"] == "event_type_unknown"
     assert body["data"][2]["error"]["code"] == "payload_invalid"
     assert body["data"][2]["error"]["details"][0]["path"] == "$.payload.line_items[0].sku"
-    assert body["data"][4]["error"]["code"] == "event_invalid"
+    assert body["data"][4]["error"]["code"] == "type_required"
     ids = [body["data"][0]["id"], body["data"][3]["id"]]
     assert list(Event.objects.filter(org=acme.org).order_by("pk").values_list("pk", flat=True)) == sorted(ids)
     assert len(received) == 1 and len(received[0]) == 2
+
+
+@pytest.mark.parametrize(
+    ("item", "param"),
+    [
+        ("not an event", "events[1]"),
+        ({"type": "t" * 201, "payload": {}}, "events[1].type"),
+        ({"type": 7, "payload": {}}, "events[1].type"),
+        ({"type": "order.created", "payload": []}, "events[1].payload"),
+        ({"type": "order.created", "payload": {}, "schema_version": "2"}, "events[1].schema_version"),
+        ({"type": "order.created", "payload": {}, "occurred_at": 1700000000}, "events[1].occurred_at"),
+    ],
+)
+def test_a_batch_with_an_event_of_the_wrong_shape_is_refused_whole(acme, tenant_api, item, param):
+    # given a batch whose second event breaks the documented shape (a broken client, not one bad event)
+    res = tenant_api.call("POST", "events/batch", {"events": [fulfilled("a"), item]})
+    # then nothing is stored and the error names the field
+    assert assert_error(res, 400, "batch_invalid")["param"] == param
+    assert not Event.objects.filter(org=acme.org).exists()
 
 
 def test_a_batch_has_one_to_a_hundred_events(tenant_api, settings):
