@@ -5,6 +5,8 @@ installation's own widget origin."""
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db.models import Q
 
@@ -14,8 +16,11 @@ from apps.embed.models import ColorScheme, EmbedSettings, Launch, Slot, SlotOver
 from apps.embed.origins import widget_origin
 from apps.embed.registry import builtin_theme, ensure_registry
 from apps.embed.widgets import REFERRER_POLICY, allow_for, declared_slots, sandbox_for
+from apps.extensions.scopes import SLOT_NAME
 from apps.installs.models import Installation, InstallationStatus
 from apps.orgs.models import Organization
+
+_SLOT_NAME = re.compile(SLOT_NAME)
 
 
 class LaunchExpired(PlazaError):
@@ -116,7 +121,9 @@ def frames_for(launch: Launch, slot_name: str) -> list[dict]:
     if not settings.PLAZA_WIDGET_ORIGIN:
         return []
     ensure_registry()
-    slot = Slot.objects.filter(name=slot_name).first() if isinstance(slot_name, str) and len(slot_name) <= 100 else None
+    # Only a well-formed slot name reaches the database (PostgreSQL refuses NUL in text: a 500).
+    well_formed = isinstance(slot_name, str) and len(slot_name) <= 100 and _SLOT_NAME.fullmatch(slot_name)
+    slot = Slot.objects.filter(name=slot_name).first() if well_formed else None
     if slot is None:
         return []
     low, high, hidden = slot_limits(launch.org, slot)
